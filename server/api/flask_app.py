@@ -1,0 +1,70 @@
+"""The HTTP edge: Flask request -> ``FhirRequest`` -> ``dispatch`` -> HTTP response.
+
+Content negotiation happens here (Accept and the ``fhirVersion`` parameter, ``_format``),
+and so does the one R4 check: a response to an R4 client is refused with 406 unless
+everything in it can be served as R4 (``server/api/versions.py``).
+"""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request
+
+from server import errors
+from server.access import ANONYMOUS
+from server.api import bundle, history, metadata, read, search, write  # noqa: F401 (routes)
+from server.api.outcome import error_response
+from server.api.router import Context, FhirRequest, FhirResponse, dispatch
+from server.api.versions import R4, check_servable, media_type, requested_version
+
+blueprint = Blueprint("fhir", __name__)
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+_FORMATS = {"json", "application/json", "application/fhir+json"}
+
+
+@blueprint.route("/fhir", methods=_METHODS, defaults={"path": ""}, strict_slashes=False)
+@blueprint.route("/fhir/<path:path>", methods=_METHODS)
+def fhir(path: str) -> Response:
+    services = current_app.extensions["amparo"]
+    version = _negotiate()
+    try:
+        ctx = Context(services.repo, services.settings, ANONYMOUS, _base_url(services),
+                      version)
+        req = FhirRequest(request.method, path, list(request.args.items(multi=True)),
+                          {k.lower(): v for k, v in request.headers.items()},
+                          request.get_data(cache=False) if request.method in
+                          ("POST", "PUT", "PATCH") else None, request.content_type)
+        response = dispatch(ctx, req)
+        return _to_http(response, version)
+    except errors.FhirError as error:
+        return error_response(error, media_type(version))
+
+
+def _negotiate() -> str:
+    fmt = request.args.get("_format")
+    if fmt is not None and fmt.split(";")[0].strip().lower() not in _FORMATS:
+        raise errors.not_acceptable("only JSON is served (_format=json)")
+    return requested_version(request.headers.get("Accept"))
+
+
+def _base_url(services) -> str:
+    return services.settings.base_url or request.host_url.rstrip("/") + "/fhir"
+
+
+def _to_http(response: FhirResponse, version: str) -> Response:
+    body = response.body
+    if isinstance(body, dict):
+        body = orjson.dumps(body)
+    if version == R4 and body:
+        check_servable(orjson.loads(body), version)
+    http = Response(body if body is not None else b"", status=response.status,
+                    content_type=media_type(version) if body is not None else None)
+    if body is None:  # 204/304 and Prefer: return=minimal: no body, so no media type
+        del http.headers["Content-Type"]
+    for name, value in response.headers.items():
+        http.headers[name] = value
+    return http
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(blueprint)

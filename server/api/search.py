@@ -1,0 +1,69 @@
+"""search-type (GET and POST ``_search``). See: https://hl7.org/fhir/R4B/http.html#search
+
+The access gate's filter is part of the store query (``Repository.search``), so
+``total`` and the pages count only what the caller may see.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from server import errors
+from server.api.responses import bundle, fragment, prefer
+from server.api.router import Context, FhirRequest, FhirResponse, route
+from server.search.parse import page_token, parse_search
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@route("GET", ":type", "search-type", "type")
+def search_type(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    return run_search(ctx, req, type, req.params)
+
+
+@route("POST", ":type/_search", "search-type", "type")
+def search_type_post(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    media = (req.content_type or "").split(";")[0].strip().lower()
+    params = list(req.params)
+    if req.raw:
+        if media != FORM:
+            raise errors.unsupported_media_type(f"POST _search takes {FORM}")
+        try:
+            params += parse_qsl(req.raw.decode("utf-8"), keep_blank_values=True,
+                                strict_parsing=False, max_num_fields=1000)
+        except (UnicodeDecodeError, ValueError):
+            raise errors.invalid("the form body is not valid") from None
+    return run_search(ctx, req, type, params)
+
+
+def run_search(ctx: Context, req: FhirRequest, type: str,
+               params: list[tuple[str, str]]) -> FhirResponse:
+    parsed = parse_search(type, params, default_count=ctx.settings.default_count,
+                          max_count=ctx.settings.max_count,
+                          strict=prefer(req, "handling") == "strict")
+    query = parsed.query
+    page = ctx.repo.search(ctx.principal, query, ctx.reader)
+    # ``applied`` keeps a sent _count; the links carry the one in effect, once.
+    base = [*(p for p in parsed.applied if p[0] != "_count"), ("_count", str(query.count))]
+    links = [("self", _url(ctx, type, base))]
+    for relation, direction, cursor in (("next", "a", page.next_cursor),
+                                        ("previous", "b", page.previous_cursor)):
+        if cursor is not None:
+            token = page_token(direction, cursor)
+            links.append((relation, _url(ctx, type, [*base, ("_page", token)])))
+    entries = [{"fullUrl": f"{ctx.base_url}/{type}/{m.id}", "resource": fragment(m.body),
+                "search": {"mode": "match"}} for m in page.matches]
+    if parsed.ignored:
+        entries.append({"resource": _ignored(parsed.ignored), "search": {"mode": "outcome"}})
+    return FhirResponse(200, bundle("searchset", entries, total=page.total, links=links))
+
+
+def _ignored(names: tuple[str, ...]) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "warning", "code": "not-supported",
+         "diagnostics": f"search parameter {name} is not supported and was ignored"}
+        for name in names]}
+
+
+def _url(ctx: Context, type: str, params: list[tuple[str, str]]) -> str:
+    return f"{ctx.base_url}/{type}?{urlencode(params)}"

@@ -1,0 +1,109 @@
+"""create, update, patch, delete and their conditional forms.
+
+See: https://hl7.org/fhir/R4B/http.html#create (and #update, #patch, #delete, #ccreate,
+#cond-update). Handlers parse the request, make one repository call inside a unit of
+work, and shape the response; the FHIR rules themselves live in ``server.repository``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from server import errors
+from server.api.body import parse_json
+from server.api.responses import parse_etag, written
+from server.api.router import Context, FhirRequest, FhirResponse, route
+from server.search.parse import parse_criteria
+from server.search.query import SearchQuery
+
+JSON_PATCH = "application/json-patch+json"
+
+
+@route("POST", ":type", "create", "type")
+def create(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    valid = req.resource(ctx.settings, type)
+    criteria = if_none_exist(req, type)
+    with ctx.writing() as w:
+        outcome = ctx.repo.create(w, valid, criteria, id=req.assigned_id)
+    return written(ctx, req, outcome.status, outcome.version, "created" if outcome.status == 201
+                   else "an existing resource matched If-None-Exist")
+
+
+@route("PUT", ":type/:id", "update", "instance")
+def update(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    valid = req.resource(ctx.settings, type)
+    if valid.resource.get("id") != id:
+        raise errors.invalid("the resource id must equal the id in the URL", ["id"])
+    if_none_match = req.header("if-none-match")
+    with ctx.writing() as w:
+        outcome = ctx.repo.update(w, type, id, valid, parse_etag(req.header("if-match")),
+                                  if_none_match is not None and if_none_match.strip() == "*")
+    return written(ctx, req, outcome.status, outcome.version, "updated")
+
+
+@route("PUT", ":type", "update", "type")
+def conditional_update(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    valid = req.resource(ctx.settings, type)
+    query = criteria(req, type)
+    with ctx.writing() as w:
+        outcome = ctx.repo.conditional_update(w, query, valid, parse_etag(req.header("if-match")))
+    return written(ctx, req, outcome.status, outcome.version, "updated")
+
+
+@route("DELETE", ":type/:id", "delete", "instance")
+def delete(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    with ctx.writing() as w:
+        outcome = ctx.repo.delete(w, type, id, parse_etag(req.header("if-match")))
+    return written(ctx, req, outcome.status, outcome.version, f"{type}/{id} deleted")
+
+
+@route("DELETE", ":type", "delete", "type")
+def conditional_delete(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    query = criteria(req, type)
+    with ctx.writing() as w:
+        outcome = ctx.repo.conditional_delete(w, query)
+    return written(ctx, req, outcome.status, outcome.version, "deleted")
+
+
+@route("PATCH", ":type/:id", "patch", "instance")
+def patch(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    operations = patch_document(ctx, req)
+    with ctx.writing() as w:
+        outcome = ctx.repo.patch(w, type, id, operations, parse_etag(req.header("if-match")))
+    return written(ctx, req, outcome.status, outcome.version, "patched")
+
+
+@route("PATCH", ":type", "patch", "type")
+def conditional_patch(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    operations = patch_document(ctx, req)
+    query = criteria(req, type)
+    with ctx.writing() as w:
+        outcome = ctx.repo.conditional_patch(w, query, operations,
+                                             parse_etag(req.header("if-match")))
+    return written(ctx, req, outcome.status, outcome.version, "patched")
+
+
+def patch_document(ctx: Context, req: FhirRequest) -> object:
+    """The JSON Patch operations of a PATCH (415 for other patch formats)."""
+    media = (req.content_type or "").split(";")[0].strip().lower()
+    if media != JSON_PATCH:
+        raise errors.unsupported_media_type(
+            f"PATCH takes a JSON Patch document ({JSON_PATCH}); FHIRPath Patch is not supported")
+    if req.raw is None:
+        raise errors.invalid("the request has no body")
+    return parse_json(req.raw, ctx.settings.max_json_depth)
+
+
+def criteria(req: FhirRequest, type: str) -> SearchQuery:
+    """The search criteria of a conditional update/delete/patch (the URL's query)."""
+    if not req.params:
+        raise errors.invalid(f"{req.method} {type} needs an id or search criteria")
+    return parse_criteria(type, req.params)
+
+
+def if_none_exist(req: FhirRequest, type: str) -> SearchQuery | None:
+    header = req.header("if-none-exist")
+    if header is None:
+        return None
+    query = header.split("?", 1)[1] if "?" in header else header
+    return parse_criteria(type, parse_qsl(query, keep_blank_values=True))

@@ -1,0 +1,40 @@
+"""The application factory (flaskr's ``create_app``): no module-level app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, jsonify
+
+from server.access import AccessGate
+from server.api import flask_app, outcome
+from server.config import Settings
+from server.repository import Repository
+from server.store import Store, open_store
+
+
+@dataclass
+class Services:
+    """What request handlers reach through ``app.extensions["amparo"]``."""
+
+    settings: Settings
+    store: Store
+    repo: Repository
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    store = store or open_store(settings.store)
+    store.init()
+    app = Flask("amparo")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["amparo"] = Services(settings, store, Repository(store, AccessGate()))
+    outcome.init_app(app)
+    flask_app.init_app(app)
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok")
+
+    return app

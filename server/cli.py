@@ -1,0 +1,105 @@
+"""The ``amparo`` command (CONTRACT.md, "Command line"). Every command that touches a
+store takes ``--store URL`` and otherwise uses ``AMPARO_STORE``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from server.config import Settings
+
+STORE_HELP = "store URL (sqlite:///path.db); default: $AMPARO_STORE or sqlite:///var/amparo.db"
+
+
+def _settings(store: str | None) -> Settings:
+    return Settings.from_env(store=store)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"amparo: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """Amparo: FHIR R4B exchange server for violence-against-women case management."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--workers", default=None, type=int, help="processes (default: one per core)")
+@click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
+def serve(host: str, port: int, store: str | None, workers: int | None, threads: int) -> None:
+    """Serve the FHIR API in the foreground until SIGTERM/SIGINT."""
+    from server.serve import serve as run
+    from server.store import open_store
+
+    settings = _settings(store)
+    try:
+        open_store(settings.store).init()
+    except ValueError as exc:
+        _fail(str(exc))
+    run(settings, host, port, workers, threads)
+
+
+@main.command()
+@click.option("--store", default=None, help=STORE_HELP)
+def init(store: str | None) -> None:
+    """Create schema and indexes and load the institutions (idempotent)."""
+    from server.loading import initialise
+
+    settings = _settings(store)
+    try:
+        summary = initialise(settings)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--cases", default=25, show_default=True, type=int)
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--base-url", default="http://127.0.0.1:8080/fhir", show_default=True)
+def demo(store: str | None, cases: int, seed: int, base_url: str) -> None:
+    """init, then load demo institutions and synthetic cases; print credentials JSON."""
+    from server.loading import initialise, load_demo
+
+    settings = _settings(store)
+    try:
+        initialise(settings)
+        loaded = load_demo(settings, cases, seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps({
+        "fhir_base": base_url,
+        "store": settings.store,
+        "loaded": loaded,
+        "clients": [],
+        "authentication": "none yet: the API is open until access control lands (issue 6)",
+    }, ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.option("--cases", required=True, type=click.IntRange(min=1))
+@click.option("--seed", required=True, type=int)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def synth(cases: int, seed: int, out: Path) -> None:
+    """Write deterministic synthetic survivor journeys (transaction bundles and NDJSON)."""
+    from server.synth import write
+
+    summary = write(cases, seed, out)
+    click.echo(json.dumps(_jsonable(summary), ensure_ascii=False))
+
+
+def _jsonable(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)  # type: ignore[arg-type]
+    return value

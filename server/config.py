@@ -1,0 +1,43 @@
+"""Settings, from the environment with safe defaults (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+from server.store import store_url
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = field(default_factory=store_url)
+    #: Public base URL of the FHIR endpoint (``https://host/fhir``); else taken per request.
+    base_url: str | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 64
+    max_bundle_entries: int = 5000
+    default_count: int = 20
+    max_count: int = 1000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        settings = cls(
+            store=store_url(),
+            base_url=os.environ.get("AMPARO_BASE_URL") or None,
+            max_body_bytes=_int("AMPARO_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_int("AMPARO_MAX_JSON_DEPTH", cls.max_json_depth),
+            max_bundle_entries=_int("AMPARO_MAX_BUNDLE_ENTRIES", cls.max_bundle_entries),
+            default_count=_int("AMPARO_DEFAULT_COUNT", cls.default_count),
+            max_count=_int("AMPARO_MAX_COUNT", cls.max_count),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

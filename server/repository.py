@@ -1,0 +1,267 @@
+"""FHIR interactions on top of the storage port, written once for every adapter.
+
+Adapters only persist versions and answer queries; the rules of FHIR's RESTful API live
+here: version numbering and ``meta``, conditional create/update/delete/patch
+(https://hl7.org/fhir/R4B/http.html#cond-update), ``If-Match`` checks, soft delete, and
+the access gate on every read path. Writes happen inside a ``Write`` (one unit of work,
+one timestamp); a transaction bundle runs many interactions in one ``Write``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import orjson
+
+from server import clock, errors
+from server.access import AccessGate, Principal
+from server.patch import apply_json_patch
+from server.search.extract import extract
+from server.search.query import HistoryQuery, SearchQuery
+from server.store import (
+    HistoryPage,
+    NewVersion,
+    Reader,
+    SearchPage,
+    Store,
+    StoredVersion,
+    UnitOfWork,
+)
+from server.validation import Valid, validate
+
+
+@dataclass(slots=True)
+class Write:
+    """One unit of work with its caller and its single timestamp."""
+
+    uow: UnitOfWork
+    principal: Principal
+    at: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a write did: HTTP status, and the resulting (or matched) version, if any."""
+
+    status: int
+    version: StoredVersion | None
+
+
+class Repository:
+    def __init__(self, store: Store, gate: AccessGate):
+        self.store = store
+        self.gate = gate
+
+    # -- reads -------------------------------------------------------------------------
+
+    def read(self, principal: Principal, type: str, id: str,
+             reader: Reader | None = None) -> StoredVersion:
+        """The current version. See: https://hl7.org/fhir/R4B/http.html#read
+
+        ``reader`` is a unit of work when the read is part of a transaction.
+        """
+        reader = reader or self.store
+        return self._visible(principal, reader, reader.read(type, id), type, id)
+
+    def vread(self, principal: Principal, type: str, id: str, version: int,
+              reader: Reader | None = None) -> StoredVersion:
+        """One version. See: https://hl7.org/fhir/R4B/http.html#vread"""
+        reader = reader or self.store
+        current = reader.read(type, id)
+        self._visible(principal, reader, current, type, id, allow_deleted=True)
+        found = reader.vread(type, id, version)
+        if found is None:
+            raise errors.not_found(f"{type}/{id} has no version {version}")
+        if found.deleted:
+            raise errors.gone(f"{type}/{id} version {version} is a deletion",
+                              {"ETag": f'W/"{version}"'})
+        return found
+
+    def _visible(self, principal: Principal, reader: Reader, found: StoredVersion | None,
+                 type: str, id: str, allow_deleted: bool = False) -> StoredVersion:
+        """``found`` if the caller may see it; a hidden resource is reported exactly like
+        a missing one (404), and only a visible deleted one as 410."""
+        if found is None:
+            raise errors.not_found(f"{type}/{id} is not known")
+        shown = found
+        if found.deleted:  # decide on what was deleted: its last content
+            shown = reader.vread(type, id, found.version - 1) or found
+        if not self.gate.check(principal, "read", shown):
+            raise errors.not_found(f"{type}/{id} is not known")
+        if found.deleted and not allow_deleted:
+            raise errors.gone(f"{type}/{id} was deleted", {"ETag": f'W/"{found.version}"'})
+        return found
+
+    def search(self, principal: Principal, query: SearchQuery,
+               reader: Reader | None = None) -> SearchPage:
+        """See: https://hl7.org/fhir/R4B/http.html#search"""
+        access = self.gate.query_filter(principal, query.type)
+        return (reader or self.store).search(query, access)
+
+    def history(self, principal: Principal, query: HistoryQuery,
+                reader: Reader | None = None) -> HistoryPage:
+        """See: https://hl7.org/fhir/R4B/http.html#history"""
+        access = self.gate.query_filter(principal, query.type)
+        return (reader or self.store).history(query, access)
+
+    # -- writes ------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self, principal: Principal) -> Iterator[Write]:
+        """A unit of work; commit with ``w.uow.commit()``, else everything rolls back."""
+        with self.store.unit_of_work() as uow:
+            yield Write(uow, principal, clock.now())
+
+    def create(self, w: Write, resource: Valid, if_none_exist: SearchQuery | None = None,
+               id: str | None = None) -> Outcome:
+        """POST: a new id, version 1 (``id`` lets a transaction pre-assign it).
+
+        With ``If-None-Exist``: one match is returned as is (200), several are 412.
+        See: https://hl7.org/fhir/R4B/http.html#ccreate
+        """
+        if if_none_exist is not None:
+            matches = self.match(w, if_none_exist)
+            if len(matches) == 1:
+                return Outcome(200, matches[0])
+            if matches:
+                raise errors.precondition_failed(
+                    f"If-None-Exist matched {len(matches)} {if_none_exist.type} resources")
+        return Outcome(201, self._put(w, resource, id or new_id(), None, "POST"))
+
+    def update(self, w: Write, type: str, id: str, resource: Valid,
+               if_match: int | None = None, if_none_match: bool = False) -> Outcome:
+        """PUT by id; creates the resource when the id is new (update-as-create).
+
+        See: https://hl7.org/fhir/R4B/http.html#update
+        """
+        current = w.uow.read(type, id)
+        exists = current is not None and not current.deleted
+        if if_none_match and exists:
+            raise errors.precondition_failed(f"{type}/{id} already exists (If-None-Match: *)")
+        self._check_if_match(current, if_match, type, id)
+        version = self._put(w, resource, id, current, "PUT")
+        return Outcome(200 if exists else 201, version)
+
+    def conditional_update(self, w: Write, query: SearchQuery, resource: Valid,
+                           if_match: int | None = None) -> Outcome:
+        """PUT by search. See: https://hl7.org/fhir/R4B/http.html#cond-update"""
+        target = self.conditional_target(w, query, resource.resource.get("id"))
+        return self.update(w, query.type, target, resource, if_match)
+
+    def conditional_target(self, w: Write, query: SearchQuery, given_id: str | None) -> str:
+        """The id a conditional update writes to: the single match (412 if several; 400
+        if the body names another id), else the body's id (409 if that id exists but
+        did not match), else a new id."""
+        matches = self.match(w, query)
+        if len(matches) > 1:
+            raise errors.precondition_failed(
+                f"the conditional update matched {len(matches)} {query.type} resources")
+        if matches:
+            if given_id is not None and given_id != matches[0].id:
+                raise errors.invalid("the resource id does not match the resource the "
+                                     "conditional update found")
+            return matches[0].id
+        if given_id is None:
+            return new_id()
+        current = w.uow.read(query.type, given_id)
+        if current is not None and not current.deleted:
+            raise errors.conflict(f"{query.type}/{given_id} exists but does not match the "
+                                  "conditional update's criteria")
+        return given_id
+
+    def delete(self, w: Write, type: str, id: str, if_match: int | None = None) -> Outcome:
+        """Soft delete: a new, deleted version; history stays. Deleting what does not
+        exist (or is already deleted) succeeds and changes nothing.
+        See: https://hl7.org/fhir/R4B/http.html#delete
+        """
+        current = w.uow.read(type, id)
+        if current is None or current.deleted:
+            return Outcome(204, current)
+        self._check_if_match(current, if_match, type, id)
+        previous = orjson.loads(current.body)
+        version = NewVersion(type, id, current.version + 1, w.at[0], w.at[1], "DELETE", None,
+                             access_keys=self.gate.access_keys(previous))
+        w.uow.write(version)
+        return Outcome(204, _stored(version))
+
+    def conditional_delete(self, w: Write, query: SearchQuery) -> Outcome:
+        """DELETE by search (single match only). See: https://hl7.org/fhir/R4B/http.html#3.1.0.7.1"""
+        matches = self.match(w, query)
+        if len(matches) > 1:
+            raise errors.precondition_failed(
+                f"the conditional delete matched {len(matches)} {query.type} resources")
+        if not matches:
+            return Outcome(204, None)
+        return self.delete(w, query.type, matches[0].id)
+
+    def patch(self, w: Write, type: str, id: str, operations: object,
+              if_match: int | None = None) -> Outcome:
+        """JSON Patch, then the full validation of an update.
+        See: https://hl7.org/fhir/R4B/http.html#patch
+        """
+        current = w.uow.read(type, id)
+        if current is None:
+            raise errors.not_found(f"{type}/{id} is not known")
+        if current.deleted:
+            raise errors.gone(f"{type}/{id} was deleted")
+        self._check_if_match(current, if_match, type, id)
+        patched = apply_json_patch(orjson.loads(current.body), operations)
+        if not isinstance(patched, dict) or patched.get("resourceType") != type \
+                or patched.get("id") != id:
+            raise errors.unprocessable("a patch may not change resourceType or id")
+        valid = validate(patched, type)
+        return Outcome(200, self._put(w, valid, id, current, "PATCH"))
+
+    def conditional_patch(self, w: Write, query: SearchQuery, operations: object,
+                          if_match: int | None = None) -> Outcome:
+        matches = self.match(w, query)
+        if not matches:
+            raise errors.not_found(f"the conditional patch matched no {query.type}")
+        if len(matches) > 1:
+            raise errors.precondition_failed(
+                f"the conditional patch matched {len(matches)} {query.type} resources")
+        return self.patch(w, query.type, matches[0].id, operations, if_match)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def match(self, w: Write, query: SearchQuery) -> list[StoredVersion]:
+        """Up to two current matches of conditional criteria, as the caller may see them."""
+        limited = SearchQuery(query.type, query.conditions, count=2, total=False)
+        access = self.gate.query_filter(w.principal, query.type)
+        return w.uow.search(limited, access).matches
+
+    @staticmethod
+    def _check_if_match(current: StoredVersion | None, if_match: int | None, type: str,
+                        id: str) -> None:
+        if if_match is None:
+            return
+        if current is None or current.deleted or current.version != if_match:
+            raise errors.precondition_failed(
+                f"If-Match W/\"{if_match}\" does not match the current version of {type}/{id}")
+
+    def _put(self, w: Write, valid: Valid, id: str, current: StoredVersion | None,
+             method: str) -> StoredVersion:
+        resource = valid.resource
+        version = current.version + 1 if current is not None else 1
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = w.at[0]
+        stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
+        stamped.update((k, v) for k, v in resource.items() if k not in stamped)
+        new = NewVersion(stamped["resourceType"], id, version, w.at[0], w.at[1], method,
+                         orjson.dumps(stamped), extract(stamped), self.gate.access_keys(stamped))
+        w.uow.write(new)
+        return _stored(new)
+
+
+def new_id() -> str:
+    """A server-assigned logical id (random, so ids reveal nothing about order or count)."""
+    return str(uuid.uuid4())
+
+
+def _stored(version: NewVersion) -> StoredVersion:
+    return StoredVersion(version.type, version.id, version.version, version.last_updated,
+                         version.deleted, version.body, version.method)

@@ -1,0 +1,176 @@
+"""The storage port: the one interface every store adapter implements.
+
+Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
+
+- A resource is identified by (type, id). Every write appends a version (1, 2, ...) that
+  is kept forever; the current version is the highest. A delete appends a version with
+  ``deleted=True`` and no body; a later write to the same id resurrects it.
+- Writes happen only inside ``unit_of_work()``. Everything written in one unit (versions,
+  their search index rows, access keys and one outbox event per version) becomes
+  visible together on ``commit()``; leaving the block without ``commit()`` (or with an
+  exception) rolls all of it back. Reads made through the unit see its own writes.
+  Units of work are serialised: while one is open no other unit can commit a write, so
+  a read-then-write inside a unit (conditional create, version checks) cannot race.
+- ``search`` and ``history`` take an ``AccessFilter`` and apply it inside the query, so
+  paging and totals count only what the caller may see (never a page trimmed
+  afterwards). ``AccessFilter(None)`` means unrestricted.
+- Search pages are keyset-paged on the store's insertion order: a resource created or
+  deleted between two pages neither shifts nor duplicates entries of later pages.
+- The outbox lists committed changes in commit order with a strictly increasing
+  position; a consumer acknowledges a position to say it has handled everything up to
+  and including it, and resumes after its acknowledged position (Blaze ``poll!``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from server.search.index import ResourceIndex
+from server.search.query import HistoryQuery, SearchQuery
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version of a resource as stored. ``body`` is its JSON (None when deleted)."""
+
+    type: str
+    id: str
+    version: int
+    last_updated: str
+    deleted: bool
+    body: bytes | None
+    method: str = "PUT"
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version ready to be written: body already carries id and meta."""
+
+    type: str
+    id: str
+    version: int
+    last_updated: str
+    updated_us: int
+    method: str
+    body: bytes | None
+    index: ResourceIndex | None = None
+    access_keys: frozenset[str] = frozenset()
+
+    @property
+    def deleted(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessFilter:
+    """The access gate's query face: the access keys the caller holds (None = all)."""
+
+    keys: frozenset[str] | None = None
+
+
+UNRESTRICTED = AccessFilter(None)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of matches, the total over all pages (None if not asked), and cursors."""
+
+    matches: list[StoredVersion]
+    total: int | None
+    next_cursor: int | None = None
+    previous_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    versions: list[StoredVersion]
+    next_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A committed change, in commit order."""
+
+    position: int
+    type: str
+    id: str
+    version: int
+    method: str
+    at: str
+
+
+class Reader(ABC):
+    """Reads, from the committed store or from inside a unit of work."""
+
+    @abstractmethod
+    def read(self, type: str, id: str) -> StoredVersion | None:
+        """The current version, deleted or not; None if the id never existed."""
+
+    @abstractmethod
+    def vread(self, type: str, id: str, version: int) -> StoredVersion | None:
+        """A specific version; None if it does not exist."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
+        """Current, non-deleted resources matching ``query``, filtered by ``access``."""
+
+    @abstractmethod
+    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
+        """Versions newest first, for one resource, one type or the whole system."""
+
+
+class UnitOfWork(Reader):
+    """One atomic write (see the module contract). Rolls back unless ``commit()``.
+
+    Its reads see its own uncommitted writes (conditional operations, transaction GETs).
+    """
+
+    committed: bool = False
+
+    @abstractmethod
+    def write(self, version: NewVersion) -> None:
+        """Append ``version``; it must be the current version + 1 (or 1 for a new id)."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make every write of this unit durable and visible, atomically."""
+
+
+class Store(Reader):
+    """A FHIR resource store. Adapters: ``sqlite.SqliteStore`` (and MongoDB later)."""
+
+    url: str
+
+    @abstractmethod
+    def init(self) -> None:
+        """Create schema and indexes; idempotent."""
+
+    @abstractmethod
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        """A new unit of work (context manager); see the module contract."""
+
+    @abstractmethod
+    def outbox(self, after: int, limit: int = 100) -> list[OutboxEvent]:
+        """Committed changes with position > ``after``, oldest first."""
+
+    @abstractmethod
+    def outbox_position(self, consumer: str) -> int:
+        """The last position ``consumer`` acknowledged (0 if none)."""
+
+    @abstractmethod
+    def outbox_ack(self, consumer: str, position: int) -> None:
+        """Record that ``consumer`` has handled every event up to ``position``."""
+
+    @abstractmethod
+    def count(self, type: str | None = None) -> int:
+        """Number of current, non-deleted resources (of one type, or all)."""
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need no close
+        """Release connections."""
+
+    def iter_outbox(self, consumer: str, limit: int = 100) -> Iterator[OutboxEvent]:
+        """Unacknowledged events of ``consumer``, oldest first (one batch)."""
+        yield from self.outbox(self.outbox_position(consumer), limit)

@@ -1,0 +1,108 @@
+-- Amparo SQLite schema (idempotent). One file, WAL.
+-- resource: one row per (type, id): the current version's number and state. rid is the
+--   insertion order, used for stable keyset paging of searches.
+-- resource_version: every version ever written; seq is the global change order.
+-- idx_*: the search index rows of the current version (server/search/index.py).
+-- resource_access: access keys of the current version (the access gate's query face).
+-- outbox: one event per committed version, in commit order, for background workers.
+
+CREATE TABLE IF NOT EXISTS resource (
+    rid          INTEGER PRIMARY KEY,
+    type         TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated TEXT    NOT NULL,
+    lu_us        INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (type, id)
+);
+CREATE INDEX IF NOT EXISTS resource_type_lu ON resource (type, lu_us);
+
+CREATE TABLE IF NOT EXISTS resource_version (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    rid          INTEGER NOT NULL,
+    type         TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated TEXT    NOT NULL,
+    lu_us        INTEGER NOT NULL,
+    method       TEXT    NOT NULL,
+    deleted      INTEGER NOT NULL,
+    body         BLOB,
+    UNIQUE (rid, version)
+);
+CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version (type, seq);
+
+CREATE TABLE IF NOT EXISTS idx_token (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT, code TEXT, text TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (type, param, code, system);
+CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
+
+CREATE TABLE IF NOT EXISTS idx_string (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    normalized TEXT NOT NULL, exact TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (type, param, normalized);
+CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid);
+
+CREATE TABLE IF NOT EXISTS idx_reference (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    target_type TEXT, target_id TEXT, version TEXT, url TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type, param, type);
+CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (url) WHERE url IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid);
+
+CREATE TABLE IF NOT EXISTS idx_date (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    low INTEGER NOT NULL, high INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (type, param, low);
+CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (type, param, high);
+CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid);
+
+CREATE TABLE IF NOT EXISTS idx_number (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (type, param, value);
+CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid);
+
+CREATE TABLE IF NOT EXISTS idx_quantity (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT, code TEXT, unit TEXT, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_quantity_value ON idx_quantity (type, param, value);
+CREATE INDEX IF NOT EXISTS idx_quantity_rid ON idx_quantity (rid);
+
+CREATE TABLE IF NOT EXISTS idx_uri (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, uri TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (type, param, uri);
+CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid);
+
+CREATE TABLE IF NOT EXISTS resource_access (
+    key TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (key, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resource_access_rid ON resource_access (rid);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    type     TEXT    NOT NULL,
+    id       TEXT    NOT NULL,
+    version  INTEGER NOT NULL,
+    method   TEXT    NOT NULL,
+    at       TEXT    NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS outbox_consumer (
+    name     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,1 @@
+"""Amparo CodeSystems as JSON files (a package so that they ship in the wheel)."""

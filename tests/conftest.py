@@ -1,0 +1,82 @@
+"""Shared fixtures: a fresh SQLite file per test, and a live server on 127.0.0.1.
+
+The server is the real application behind a real HTTP listener (Werkzeug's threaded
+server in a background thread); tests talk to it with ``requests`` over TCP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from server.app import create_app
+from server.config import Settings
+
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class LiveServer:
+    """A served app: ``base`` is its FHIR base URL, ``http`` a session with FHIR headers."""
+
+    base: str
+    http: requests.Session
+    app: object
+    db: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}" if path else self.base
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.http.get(self.url(path), **kwargs)
+
+    def post(self, path: str, json: object = None, **kwargs) -> requests.Response:
+        return self.http.post(self.url(path), json=json, **kwargs)
+
+    def put(self, path: str, json: object = None, **kwargs) -> requests.Response:
+        return self.http.put(self.url(path), json=json, **kwargs)
+
+    def patch(self, path: str, **kwargs) -> requests.Response:
+        return self.http.patch(self.url(path), **kwargs)
+
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.http.delete(self.url(path), **kwargs)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'amparo.db'}"
+
+
+def serve(settings: Settings) -> Iterator[LiveServer]:
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    session = requests.Session()
+    session.headers.update({"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}/fhir", session, app,
+                         Path(settings.store[len("sqlite:///"):]))
+    finally:
+        session.close()
+        server.shutdown()
+        app.extensions["amparo"].store.close()
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[LiveServer]:
+    """A fresh server on a fresh SQLite file."""
+    yield from serve(Settings(store=db_url))
+
+
+def patient(**fields) -> dict:
+    """A minimal valid Patient with the given elements."""
+    return {"resourceType": "Patient", **fields}

@@ -1,0 +1,259 @@
+"""The storage port's contract (server/store/port.py), run against every adapter.
+
+Each test gets a fresh store from the ``store`` fixture, parametrised over the adapters
+(SQLite now; the MongoDB adapter joins the same list).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+import pytest
+
+from server import clock
+from server.search.index import ResourceIndex
+from server.search.query import Condition, HistoryQuery, SearchQuery, TokenValue
+from server.store import AccessFilter, NewVersion, open_store
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    store.init()
+    yield store
+    store.close()
+
+
+def version(type: str, id: str, n: int, *, codes=(), keys=("*",), deleted=False,
+            method="PUT") -> NewVersion:
+    at, us = clock.now()
+    body = None if deleted else orjson.dumps(
+        {"resourceType": type, "id": id, "meta": {"versionId": str(n)}})
+    index = ResourceIndex(tokens=[("identifier", system, code, None) for system, code in codes])
+    return NewVersion(type, id, n, at, us, "DELETE" if deleted else method, body,
+                      None if deleted else index, frozenset(keys))
+
+
+def write(store, *versions: NewVersion) -> None:
+    with store.unit_of_work() as uow:
+        for v in versions:
+            uow.write(v)
+        uow.commit()
+
+
+def token_query(type: str, system: str | None, code: str | None, **kwargs) -> SearchQuery:
+    return SearchQuery(type, (Condition("identifier", "token", (TokenValue(system, code),)),),
+                       **kwargs)
+
+
+def ids(page) -> list[str]:
+    return [m.id for m in page.matches]
+
+
+def test_read_of_an_unknown_resource_is_none(store):
+    assert store.read("Patient", "nope") is None
+    assert store.vread("Patient", "nope", 1) is None
+
+
+def test_committed_versions_are_readable_and_every_version_is_kept(store):
+    write(store, version("Patient", "p1", 1))
+    write(store, version("Patient", "p1", 2))
+    current = store.read("Patient", "p1")
+    assert (current.version, current.deleted) == (2, False)
+    assert orjson.loads(store.vread("Patient", "p1", 1).body)["meta"]["versionId"] == "1"
+    assert store.vread("Patient", "p1", 3) is None
+
+
+def test_a_version_that_does_not_follow_the_current_one_is_refused(store):
+    write(store, version("Patient", "p1", 1))
+    with pytest.raises(ValueError), store.unit_of_work() as uow:
+        uow.write(version("Patient", "p1", 3))
+    with pytest.raises(ValueError), store.unit_of_work() as uow:
+        uow.write(version("Patient", "p2", 2))
+
+
+def test_a_unit_of_work_without_commit_rolls_everything_back(store):
+    with store.unit_of_work() as uow:
+        uow.write(version("Patient", "p1", 1, codes=[("s", "1")]))
+        assert uow.read("Patient", "p1") is not None  # sees its own write
+    assert store.read("Patient", "p1") is None
+    assert store.search(token_query("Patient", "s", "1")).total == 0
+    assert store.outbox(0) == []
+
+
+def test_an_exception_inside_a_unit_of_work_rolls_back(store):
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.write(version("Patient", "p1", 1))
+        raise RuntimeError("boom")
+    assert store.read("Patient", "p1") is None
+
+
+def test_uncommitted_writes_are_invisible_to_other_readers(store):
+    seen = []
+    with store.unit_of_work() as uow:
+        uow.write(version("Patient", "p1", 1))
+        reader = threading.Thread(target=lambda: seen.append(store.read("Patient", "p1")))
+        reader.start()
+        reader.join()
+        uow.commit()
+    assert seen == [None]
+    assert store.read("Patient", "p1") is not None
+
+
+def test_a_delete_is_a_new_version_without_body_and_history_stays(store):
+    write(store, version("Patient", "p1", 1, codes=[("s", "1")]))
+    write(store, version("Patient", "p1", 2, deleted=True))
+    current = store.read("Patient", "p1")
+    assert current.deleted and current.body is None and current.version == 2
+    assert store.vread("Patient", "p1", 1).body is not None
+    assert store.search(token_query("Patient", "s", "1")).total == 0
+    history = store.history(HistoryQuery("Patient", "p1"))
+    assert [(v.version, v.deleted) for v in history.versions] == [(2, True), (1, False)]
+
+
+def test_a_deleted_resource_can_be_written_again(store):
+    write(store, version("Patient", "p1", 1))
+    write(store, version("Patient", "p1", 2, deleted=True))
+    write(store, version("Patient", "p1", 3, codes=[("s", "9")]))
+    assert not store.read("Patient", "p1").deleted
+    assert ids(store.search(token_query("Patient", "s", "9"))) == ["p1"]
+
+
+def test_token_search_matches_system_and_code_as_the_spec_says(store):
+    write(store, version("Patient", "a", 1, codes=[("s1", "x")]),
+          version("Patient", "b", 1, codes=[("s2", "x")]),
+          version("Patient", "c", 1, codes=[(None, "x")]),
+          version("Observation", "d", 1, codes=[("s1", "x")]))
+    assert sorted(ids(store.search(token_query("Patient", None, "x")))) == ["a", "b", "c"]
+    assert ids(store.search(token_query("Patient", "s1", "x"))) == ["a"]
+    assert ids(store.search(token_query("Patient", "", "x"))) == ["c"]
+    assert ids(store.search(token_query("Patient", "s2", None))) == ["b"]
+
+
+def test_not_modifier_keeps_resources_without_the_value(store):
+    write(store, version("Patient", "a", 1, codes=[("s", "x")]),
+          version("Patient", "b", 1, codes=[("s", "y")]), version("Patient", "c", 1))
+    query = SearchQuery("Patient", (Condition("identifier", "token", (TokenValue("s", "x"),),
+                                              "not"),))
+    assert sorted(ids(store.search(query))) == ["b", "c"]
+
+
+def test_search_by_id_and_values_are_ored_conditions_anded(store):
+    write(store, version("Patient", "a", 1, codes=[("s", "x")]),
+          version("Patient", "b", 1, codes=[("s", "y")]),
+          version("Patient", "c", 1, codes=[("s", "y")]))
+    either = SearchQuery("Patient", (Condition("identifier", "token",
+                                               (TokenValue("s", "x"), TokenValue("s", "y"))),))
+    assert sorted(ids(store.search(either))) == ["a", "b", "c"]
+    both = SearchQuery("Patient", (Condition("_id", "id", ("a", "b")),
+                                   Condition("identifier", "token", (TokenValue("s", "y"),))))
+    assert ids(store.search(both)) == ["b"]
+
+
+def test_index_rows_follow_the_current_version(store):
+    write(store, version("Patient", "a", 1, codes=[("s", "old")]))
+    write(store, version("Patient", "a", 2, codes=[("s", "new")]))
+    assert store.search(token_query("Patient", "s", "old")).total == 0
+    assert ids(store.search(token_query("Patient", "s", "new"))) == ["a"]
+
+
+def test_access_filter_applies_inside_the_query_to_totals_and_pages(store):
+    write(store, *[version("Patient", f"p{i}", 1, codes=[("s", "x")],
+                           keys=("inst:A",) if i % 2 else ("inst:B",)) for i in range(10)])
+    only_a = AccessFilter(frozenset({"inst:A"}))
+    page = store.search(token_query("Patient", "s", "x", count=3), only_a)
+    assert page.total == 5
+    assert len(page.matches) == 3
+    rest = store.search(token_query("Patient", "s", "x", count=3, cursor=page.next_cursor),
+                        only_a)
+    assert sorted(ids(page) + ids(rest)) == ["p1", "p3", "p5", "p7", "p9"]
+    assert store.search(token_query("Patient", "s", "x"), AccessFilter(frozenset())).total == 0
+    history = store.history(HistoryQuery("Patient"), only_a)
+    assert sorted(v.id for v in history.versions) == ["p1", "p3", "p5", "p7", "p9"]
+
+
+def test_paging_is_stable_while_resources_are_created_and_deleted(store):
+    write(store, *[version("Patient", f"p{i}", 1, codes=[("s", "x")]) for i in range(6)])
+    first = store.search(token_query("Patient", "s", "x", count=2))
+    write(store, version("Patient", "new", 1, codes=[("s", "x")]))
+    write(store, version("Patient", ids(first)[0], 2, deleted=True))
+    second = store.search(token_query("Patient", "s", "x", count=2, cursor=first.next_cursor))
+    third = store.search(token_query("Patient", "s", "x", count=2, cursor=second.next_cursor))
+    seen = ids(first) + ids(second) + ids(third)
+    assert len(seen) == len(set(seen))
+    assert set(seen) >= {f"p{i}" for i in range(6)}
+    back = store.search(token_query("Patient", "s", "x", count=2,
+                                    before=second.previous_cursor))
+    assert ids(back) == ids(first)[1:]  # its first entry was deleted meanwhile
+
+
+def test_history_is_newest_first_and_pages_with_a_cursor(store):
+    for n in range(1, 6):
+        write(store, version("Patient", "p", n))
+    first = store.history(HistoryQuery("Patient", "p", count=2))
+    assert [v.version for v in first.versions] == [5, 4]
+    second = store.history(HistoryQuery("Patient", "p", count=2, cursor=first.next_cursor))
+    assert [v.version for v in second.versions] == [3, 2]
+
+
+def test_history_since_keeps_later_versions_only(store):
+    write(store, version("Patient", "old", 1))
+    _, middle = clock.now()
+    write(store, version("Patient", "new", 1))
+    assert [v.id for v in store.history(HistoryQuery(since=middle)).versions] == ["new"]
+    assert {v.id for v in store.history(HistoryQuery("Patient")).versions} == {"old", "new"}
+    assert store.history(HistoryQuery("Observation")).versions == []
+
+
+def test_outbox_lists_committed_changes_in_commit_order_and_resumes_after_ack(store):
+    write(store, version("Patient", "a", 1), version("Patient", "b", 1))
+    with store.unit_of_work() as uow:
+        uow.write(version("Patient", "rolled-back", 1))
+    write(store, version("Patient", "a", 2, deleted=True))
+    events = store.outbox(0)
+    assert [(e.id, e.version, e.method) for e in events] == [
+        ("a", 1, "PUT"), ("b", 1, "PUT"), ("a", 2, "DELETE")]
+    assert [e.position for e in events] == sorted({e.position for e in events})
+    assert store.outbox_position("worker") == 0
+    store.outbox_ack("worker", events[1].position)
+    assert [e.id for e in store.iter_outbox("worker")] == ["a"]
+    store.outbox_ack("worker", events[0].position)  # never moves backwards
+    assert store.outbox_position("worker") == events[1].position
+
+
+def test_units_of_work_are_serialised_so_read_then_write_never_loses_an_update(store):
+    write(store, version("Patient", "counter", 1))
+    errors = []
+
+    def bump() -> None:
+        try:
+            for _ in range(10):
+                with store.unit_of_work() as uow:
+                    current = uow.read("Patient", "counter")
+                    uow.write(version("Patient", "counter", current.version + 1))
+                    uow.commit()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.read("Patient", "counter").version == 41
+
+
+def test_count_counts_current_non_deleted_resources(store):
+    write(store, version("Patient", "a", 1), version("Patient", "b", 1),
+          version("Observation", "c", 1))
+    write(store, version("Patient", "b", 2, deleted=True))
+    assert store.count() == 2
+    assert store.count("Patient") == 1
+
+
+def test_init_is_idempotent(store):
+    write(store, version("Patient", "a", 1))
+    store.init()
+    assert store.read("Patient", "a") is not None

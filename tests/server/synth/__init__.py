@@ -1,0 +1,1 @@
+"""Tests of the synthetic journey generator (``amparo synth``)."""

@@ -1,0 +1,96 @@
+"""The ``amparo`` command as CONTRACT.md describes it, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+AMPARO = str(Path(sys.executable).with_name("amparo"))
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([AMPARO, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_init_creates_the_store_and_institutions_and_is_idempotent(tmp_path):
+    first = run("init", "--store", "sqlite:///a.db", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "a.db").exists()
+    institutions = json.loads(first.stdout)["institutions"]
+    assert institutions > 10
+    again = run("init", "--store", "sqlite:///a.db", cwd=tmp_path)
+    assert json.loads(again.stdout)["institutions"] == institutions
+
+
+def test_the_store_comes_from_amparo_store_when_not_given(tmp_path):
+    result = run("init", cwd=tmp_path, env={"AMPARO_STORE": "sqlite:///from-env.db"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-env.db").exists()
+
+
+def test_a_bad_store_url_fails_with_a_message_and_non_zero_status(tmp_path):
+    result = run("init", "--store", "postgres://nope", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "amparo:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_loads_synthetic_cases_and_prints_json(tmp_path):
+    result = run("demo", "--store", "sqlite:///demo.db", "--cases", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["loaded"]["Patient"] == 4
+    assert printed["loaded"]["Encounter"] >= 4
+    assert "clients" in printed
+    again = json.loads(run("demo", "--store", "sqlite:///demo.db", "--cases", "4",
+                           cwd=tmp_path).stdout)
+    assert again["loaded"] == printed["loaded"]  # conditional creates: nothing doubled
+
+
+def test_synth_writes_deterministic_bundles_and_ndjson(tmp_path):
+    for out in ("one", "two"):
+        result = run("synth", "--cases", "3", "--seed", "7", "--out", out, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert (one / "transactions.ndjson").read_bytes() == (two / "transactions.ndjson").read_bytes()
+    bundles = sorted((one / "bundles").glob("*.json"))
+    assert bundles and json.loads(bundles[0].read_text())["type"] == "transaction"
+
+
+def test_serve_runs_gunicorn_workers_and_stops_gracefully_on_sigterm(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([AMPARO, "serve", "--store", "sqlite:///s.db", "--port", str(port),
+                             "--workers", "2", "--threads", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        created = requests.post(f"{base}/fhir/Patient", json={"resourceType": "Patient"},
+                                headers={"Content-Type": "application/fhir+json"}, timeout=5)
+        assert created.status_code == 201
+        metadata = requests.get(f"{base}/fhir/metadata", timeout=5).json()
+        assert metadata["software"]["name"] == "Amparo"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "gunicorn" in output.lower() and output.lower().count("booting worker") == 2

@@ -1,0 +1,1 @@
+"""Tests of the terminology package: our CodeSystems and the national data beside them."""
