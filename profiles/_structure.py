@@ -15,7 +15,9 @@ problem, not only the first, each with a FHIRPath expression (``Patient.name[0].
 - codes outside the required binding of ``code`` elements (``gender: "abc"``);
 - contained resources validated as resources, without resources of their own (dom-2);
   Extension with a ``url`` and exactly one of ``value[x]`` or ``extension`` (ext-1);
-  ``Narrative.div`` a string starting with a ``<div`` tag (no full XHTML check).
+  element ids unique within their resource (Element.id);
+  ``Narrative.div`` a string starting with a ``<div`` tag (no full XHTML check); an
+  element with nothing but an ``id`` (ele-1).
 
 Issue messages never echo values (privacy); element names are echoed.
 """
@@ -44,6 +46,10 @@ _DAYS = ("date", "dateTime", "instant")
 # Narrative.div starts with a <div> start tag, maybe namespace-prefixed (<x:div ...>);
 # its content is not parsed (https://hl7.org/fhir/R4B/narrative.html#xhtml).
 _DIV = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?div[\s/>]").match
+# The same language as the spec's regex, which backtracks exponentially on Python's engine
+# (each whitespace run fits either \s* around a quad): 120 bytes of "AAAA\n" lines and a
+# "!" took 7 s, each further line doubling it. Here each run has one place to go.
+_LINEAR = {"base64Binary": r"\s*(?:[0-9a-zA-Z+/=]{4}\s*)+"}
 
 
 class _Primitive:
@@ -53,7 +59,8 @@ class _Primitive:
         self.name, self.json = name, spec["json"]
         # FHIR regexes are Java regexes matched against the whole value; re.ASCII gives
         # \s and \S Java's (ASCII) meaning.
-        self.regex = re.compile(spec["regex"], re.ASCII).fullmatch if "regex" in spec else None
+        regex = _LINEAR.get(name, spec.get("regex"))
+        self.regex = re.compile(regex, re.ASCII).fullmatch if regex else None
         self.low, self.high = spec.get("minValue"), spec.get("maxValue")
         self.max_length = spec.get("maxLength")
         self.dated = name in _DAYS
@@ -105,7 +112,7 @@ class _Model:
         for path, element in own:
             leaf = path.rsplit(".", 1)[1]
             array = element.get("max", "1") != "1"
-            attr = element.get("xmlAttr", False)
+            attr = element.get("noExtensions", False)
             own_path = prefix + leaf
             if "choice" in element:
                 node.has_choices = True
@@ -163,7 +170,7 @@ def validate_structure(resource: dict) -> list[ValidationIssue]:
     if not isinstance(rtype, str) or not is_resource_type(rtype):
         return [_issue("structure", "unknown resourceType", "resourceType")]
     try:
-        _walk(_model().nodes[rtype], resource, rtype, issues, False)
+        _walk(_model().nodes[rtype], resource, rtype, issues, {})
     except RecursionError:  # the server bounds depth to 64 first; this is the backstop
         issues.append(_issue("structure", "the resource is nested too deeply", rtype))
     return issues
@@ -173,18 +180,22 @@ def _issue(code: str, diagnostics: str, expression: str) -> ValidationIssue:
     return ValidationIssue("error", code, diagnostics, expression)
 
 
-def _walk(node: _Node, obj: dict, path: str, issues: list, contained: bool) -> None:
-    """Check one JSON object against ``node``; ``path`` is its FHIRPath."""
+def _walk(node: _Node, obj: dict, path: str, issues: list, ids: dict) -> None:
+    """Check one JSON object against ``node``; ``path`` is its FHIRPath, ``ids`` the element
+    ids seen so far in its resource."""
     if not obj:
         issues.append(_issue("structure", "empty object", path))
         return
+    if len(obj) == 1 and "id" in obj and not node.resource and node.name != "Element":
+        issues.append(_issue("invariant", "an element must have a value or children (ele-1)",
+                             path))
     children = node.children
     groups: dict[str, str] | None = {} if node.has_choices else None
     for key, value in obj.items():
         child = children.get(key)
         if child is None:
-            if isinstance(key, str) and key[:1] == "_" and _sibling(node, obj, key, value,
-                                                                 path, issues, groups):
+            if isinstance(key, str) and key[:1] == "_" and _sibling(
+                    node, obj, key, value, path, issues, groups, ids):
                 continue
             if key == "resourceType" and node.resource:
                 continue
@@ -210,7 +221,7 @@ def _walk(node: _Node, obj: dict, path: str, issues: list, contained: bool) -> N
                 elif kind == _PRIMITIVE:
                     _primitive(item, target, codes, defpath, path, key, i, issues)
                 else:
-                    _value(kind, item, target, f"{path}.{key}[{i}]", issues)
+                    _value(kind, item, target, f"{path}.{key}[{i}]", issues, ids)
         else:
             if array:
                 issues.append(_issue("structure", f"{key} must be an array (max *)",
@@ -218,7 +229,7 @@ def _walk(node: _Node, obj: dict, path: str, issues: list, contained: bool) -> N
             if kind == _PRIMITIVE:
                 _primitive(value, target, codes, defpath, path, key, None, issues)
             else:
-                _value(kind, value, target, f"{path}.{key}", issues)
+                _value(kind, value, target, f"{path}.{key}", issues, ids)
     for label, keys in node.required:
         for key in keys:
             if key in obj:
@@ -228,16 +239,17 @@ def _walk(node: _Node, obj: dict, path: str, issues: list, contained: bool) -> N
                                  f"{path}.{label}"))
     if node.extension:
         _ext_1(obj, groups, path, issues)
-    elif node.resource:
-        if contained and "contained" in obj:
-            issues.append(_issue("invariant", "a contained resource cannot contain "
-                                 "resources (dom-2)", f"{path}.contained"))
+    if not node.resource and type(obj.get("id")) is str:
+        seen = ids.setdefault(obj["id"], path)
+        if seen != path:
+            issues.append(_issue("duplicate", f"duplicate element id (also at {seen})",
+                                 f"{path}.id"))
 
 
-def _value(kind: int, value: Any, target: Any, here: str, issues: list) -> None:
+def _value(kind: int, value: Any, target: Any, here: str, issues: list, ids: dict) -> None:
     if kind == _COMPLEX:
         if isinstance(value, dict):
-            _walk(target, value, here, issues, False)
+            _walk(target, value, here, issues, ids)
         else:
             issues.append(_issue("structure", f"expected a JSON object for {target.name}",
                                  here))
@@ -258,7 +270,10 @@ def _resource(value: Any, here: str, issues: list, contained: bool) -> None:
     if not isinstance(rtype, str) or rtype not in model.resource_types:
         issues.append(_issue("structure", "unknown resourceType", f"{here}.resourceType"))
         return
-    _walk(model.nodes[rtype], value, here, issues, contained)
+    _walk(model.nodes[rtype], value, here, issues, {})
+    if contained and "contained" in value:
+        issues.append(_issue("invariant", "a contained resource cannot contain resources "
+                             "(dom-2)", f"{here}.contained"))
 
 
 def _choose(groups: dict | None, group: str, key: str, path: str, issues: list) -> None:
@@ -276,7 +291,7 @@ def _paired(other: Any, i: int) -> bool:
 
 
 def _sibling(node: _Node, obj: dict, key: str, value: Any, path: str, issues: list,
-             groups: dict | None) -> bool:
+             groups: dict | None, ids: dict) -> bool:
     """Check a primitive's ``_x`` (its id and extensions); False if ``x`` is no primitive."""
     name = key[1:]
     child = node.children.get(name)
@@ -285,7 +300,7 @@ def _sibling(node: _Node, obj: dict, key: str, value: Any, path: str, issues: li
     array, group = child[1], child[4]
     if group is not None:
         _choose(groups, group, name, path, issues)
-    element, here = _model().element, f"{path}.{name}"
+    here = f"{path}.{name}"
     if value is None:
         issues.append(_issue("structure", "null is not allowed", f"{path}.{key}"))
     elif isinstance(value, list):
@@ -303,18 +318,27 @@ def _sibling(node: _Node, obj: dict, key: str, value: Any, path: str, issues: li
                 if not _paired(values, i):
                     issues.append(_issue("structure", "null is not allowed",
                                          f"{path}.{key}[{i}]"))
-            elif isinstance(item, dict):
-                _walk(element, item, f"{here}[{i}]", issues, False)
             else:
-                issues.append(_issue("structure", "expected a JSON object", f"{here}[{i}]"))
+                _extras(item, _paired(values, i), f"{here}[{i}]", issues, ids)
     elif isinstance(value, dict):
         if array:
             issues.append(_issue("structure", f"{key} must be an array (max *)",
                                  f"{path}.{key}"))
-        _walk(element, value, here, issues, False)
+        _extras(value, obj.get(name) is not None, here, issues, ids)
     else:
         issues.append(_issue("structure", "expected a JSON object", f"{path}.{key}"))
     return True
+
+
+def _extras(value: Any, has_value: bool, here: str, issues: list, ids: dict) -> None:
+    """Check the id and extensions of one primitive (an item of ``_x``)."""
+    if not isinstance(value, dict):
+        issues.append(_issue("structure", "expected a JSON object", here))
+        return
+    _walk(_model().element, value, here, issues, ids)
+    if value and not has_value and "extension" not in value:
+        issues.append(_issue("invariant", "an element must have a value or children (ele-1)",
+                             here))
 
 
 def _primitive(value: Any, prim: _Primitive, codes: frozenset | None, defpath: str,
@@ -325,10 +349,12 @@ def _primitive(value: Any, prim: _Primitive, codes: frozenset | None, defpath: s
             problem, code = f"wrong JSON type for {prim.name}: expected a string", "value"
         elif not value or value.isspace():
             problem, code = "empty string", "value"
-        elif prim.regex is not None and prim.regex(value) is None:
-            problem, code = f"not a valid {prim.name}", "value"
+        elif _CONTROL(value) is not None:
+            problem, code = "control characters other than tab, CR and LF", "value"
         elif prim.max_length is not None and len(value) > prim.max_length:
             problem, code = f"{prim.name} longer than {prim.max_length}", "value"
+        elif prim.regex is not None and prim.regex(value) is None:
+            problem, code = f"not a valid {prim.name}", "value"
         elif prim.dated and len(value) >= 10 and value[8:10] > "28" and not _real_day(value):
             problem, code = f"not a valid {prim.name}: no such day", "value"
         elif codes is not None and value not in codes:
@@ -354,6 +380,11 @@ def _primitive(value: Any, prim: _Primitive, codes: frozenset | None, defpath: s
         return
     where = f"{path}.{key}" if index is None else f"{path}.{key}[{index}]"
     issues.append(_issue(code, problem, where))
+
+
+# Strings may not hold characters below 32 other than tab, CR and LF
+# (https://hl7.org/fhir/R4B/datatypes.html#string).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]").search
 
 
 def _real_day(value: str) -> bool:

@@ -41,8 +41,9 @@ Output format::
     (``{"valueQuantity": "Quantity", "valueString": "string", ...}``);
   - ``contentReference``: the element whose definition this one reuses
     (``"#Questionnaire.item"``); its children are that element's children;
-  - ``xmlAttr``: true for elements XML writes as attributes (``Extension.url``, element
-    ``id``): JSON gives them no ``_x`` sibling.
+  - ``noExtensions``: true for elements typed with a FHIRPath system type (``Resource.id``,
+    ``Element.id``, ``Extension.url``): they carry no id or extensions, so JSON gives them
+    no ``_x`` sibling (as the spec's ``fhir.schema.json`` has no ``_id``).
 
   The ``id``, ``extension`` and ``modifierExtension`` of inline (backbone) elements are
   left out: they are those of the element's type (``BackboneElement`` or ``Element``),
@@ -143,8 +144,8 @@ def _element(element: dict) -> dict:
         entry["min"] = element["min"]
     if element["max"] != "1":
         entry["max"] = element["max"]
-    if "xmlAttr" in element.get("representation", []):
-        entry["xmlAttr"] = True
+    if any(t["code"].startswith(SYSTEM) for t in element.get("type", [])):
+        entry["noExtensions"] = True
     return entry
 
 

@@ -100,5 +100,5 @@ def unsupported_media_type(diagnostics: str) -> FhirError:
 
 
 def too_large(diagnostics: str) -> FhirError:
-    """413: a body, bundle or nesting over the configured limits."""
+    """413: a request body or a bundle over the configured size limits."""
     return FhirError(413, "too-costly", diagnostics)

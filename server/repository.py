@@ -103,9 +103,16 @@ class Repository:
 
     def history(self, principal: Principal, query: HistoryQuery,
                 reader: Reader | None = None) -> HistoryPage:
-        """See: https://hl7.org/fhir/R4B/http.html#history"""
-        access = self.gate.query_filter(principal, query.type)
-        return (reader or self.store).history(query, access)
+        """See: https://hl7.org/fhir/R4B/http.html#history
+
+        The history of one resource is 404 when the resource is missing or hidden, like
+        a read; type and system history are filtered inside the store query.
+        """
+        reader = reader or self.store
+        if query.id is not None:
+            self._visible(principal, reader, reader.read(query.type, query.id), query.type,
+                          query.id, allow_deleted=True)
+        return reader.history(query, self.gate.query_filter(principal, query.type))
 
     # -- writes ------------------------------------------------------------------------
 
@@ -142,6 +149,8 @@ class Repository:
         if if_none_match and exists:
             raise errors.precondition_failed(f"{type}/{id} already exists (If-None-Match: *)")
         self._check_if_match(current, if_match, type, id)
+        if exists and _same_content(current, resource.resource):
+            return Outcome(200, current)  # no-op update: no new version, no event
         version = self._put(w, resource, id, current, "PUT")
         return Outcome(200 if exists else 201, version)
 
@@ -179,6 +188,9 @@ class Repository:
         """
         current = w.uow.read(type, id)
         if current is None or current.deleted:
+            if if_match is not None and (current is None or current.version != if_match):
+                raise errors.precondition_failed(f"If-Match W/\"{if_match}\" does not match "
+                                                 f"{type}/{id}")
             return Outcome(204, current)
         self._check_if_match(current, if_match, type, id)
         previous = orjson.loads(current.body)
@@ -213,6 +225,8 @@ class Repository:
                 or patched.get("id") != id:
             raise errors.unprocessable("a patch may not change resourceType or id")
         valid = validate(patched, type)
+        if _same_content(current, patched):
+            return Outcome(200, current)
         return Outcome(200, self._put(w, valid, id, current, "PATCH"))
 
     def conditional_patch(self, w: Write, query: SearchQuery, operations: object,
@@ -260,6 +274,20 @@ class Repository:
 def new_id() -> str:
     """A server-assigned logical id (random, so ids reveal nothing about order or count)."""
     return str(uuid.uuid4())
+
+
+def _same_content(current: StoredVersion, resource: dict) -> bool:
+    """True when ``resource`` only repeats the current version (server-set meta aside)."""
+    return _content(orjson.loads(current.body)) == _content(resource)
+
+
+def _content(resource: dict) -> dict:
+    meta = {k: v for k, v in (resource.get("meta") or {}).items()
+            if k not in ("versionId", "lastUpdated")}
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        out["meta"] = meta
+    return out
 
 
 def _stored(version: NewVersion) -> StoredVersion:

@@ -11,6 +11,8 @@ from server import errors
 
 def parse_json(raw: bytes, max_depth: int) -> Any:
     """Parsed JSON; 400 for malformed JSON or nesting deeper than ``max_depth``."""
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark: tolerated, dropped
+        raw = raw[3:]
     if not raw or not raw.strip():
         raise errors.invalid("the request has no body")
     try:
@@ -23,15 +25,16 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
 
 
 def check_depth(value: Any, max_depth: int) -> None:
-    """400 when objects/arrays nest deeper than ``max_depth`` (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """400 when objects/arrays nest deeper than ``max_depth``.
+
+    Recursive, but never deeper than ``max_depth`` frames: it stops at the limit.
+    """
+    def walk(node: Any, depth: int) -> None:
         if depth > max_depth:
             raise errors.invalid(f"JSON nesting deeper than {max_depth} levels")
-        if node.__class__ is dict:
-            stack.extend((child, depth + 1) for child in node.values()
-                         if child.__class__ in (dict, list))
-        elif node.__class__ is list:
-            stack.extend((child, depth + 1) for child in node
-                         if child.__class__ in (dict, list))
+        for child in node.values() if node.__class__ is dict else node:
+            if child.__class__ is dict or child.__class__ is list:
+                walk(child, depth + 1)
+
+    if value.__class__ is dict or value.__class__ is list:
+        walk(value, 1)

@@ -34,6 +34,9 @@ def fhir(path: str) -> Response:
                           {k.lower(): v for k, v in request.headers.items()},
                           request.get_data(cache=False) if request.method in
                           ("POST", "PUT", "PATCH") else None, request.content_type)
+        if version == R4 and req.raw and _is_json(req.content_type):
+            # refuse before writing what could not be answered as R4
+            check_servable(req.json(services.settings), R4)
         response = dispatch(ctx, req)
         return _to_http(response, version)
     except errors.FhirError as error:
@@ -45,6 +48,11 @@ def _negotiate() -> str:
     if fmt is not None and fmt.split(";")[0].strip().lower() not in _FORMATS:
         raise errors.not_acceptable("only JSON is served (_format=json)")
     return requested_version(request.headers.get("Accept"))
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media in ("application/fhir+json", "application/json")
 
 
 def _base_url(services) -> str:

@@ -28,7 +28,10 @@ def _not_modified(req: FhirRequest, found: StoredVersion) -> bool:
     """Conditional read: If-None-Match, then If-Modified-Since (second precision)."""
     none_match = req.header("if-none-match")
     if none_match is not None:
-        return none_match.strip() == "*" or parse_etag(none_match) == found.version
+        # A list of entity tags (RFC 9110 section 13.1.2); one that is not a version
+        # ETag of this server cannot match, so it is no error.
+        tags = [tag.strip() for tag in none_match.split(",")]
+        return "*" in tags or found.version in {_version(tag) for tag in tags}
     since = req.header("if-modified-since")
     if since is not None:
         threshold = clock.parse_http_date(since)
@@ -36,3 +39,10 @@ def _not_modified(req: FhirRequest, found: StoredVersion) -> bool:
         if threshold is not None and updated is not None:
             return updated // 1_000_000 <= threshold // 1_000_000
     return False
+
+
+def _version(tag: str) -> int | None:
+    try:
+        return parse_etag(tag)
+    except errors.FhirError:
+        return None

@@ -132,6 +132,9 @@ def routes() -> list[Route]:
 def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
     """Run the handler that matches ``req``; 404/405 as OperationOutcome otherwise."""
     segments = [s for s in req.path.split("/") if s]
+    operation = next((s for s in segments if s.startswith("$")), None)
+    if operation is not None:
+        raise errors.not_supported(f"operation {operation[:64]} is not supported")
     allowed = []
     for candidate in _ROUTES:
         params = _match(candidate.pattern, segments)

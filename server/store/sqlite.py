@@ -16,6 +16,11 @@ transaction held the lock). ``durability="full"`` makes SQLite sync inside the l
 (``synchronous=FULL``). Either way an application crash loses nothing committed; with
 "group" a power loss in the instant between commit and flush can lose a transaction
 whose client was never answered.
+
+Checkpoints (copying the WAL into the database file) run on a background thread of each
+process rather than inside whichever commit crosses SQLite's auto-checkpoint threshold,
+which would stall every writer behind it; pages rewritten many times between two
+checkpoints are then copied once.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
@@ -112,6 +117,7 @@ class SqliteStore(_SqliteReads, Store):
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # writers of this process queue here first
         self._lock_file: int | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # -- connections ---------------------------------------------------------------
 
@@ -127,12 +133,16 @@ class SqliteStore(_SqliteReads, Store):
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA mmap_size=268435456")
             conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -160,6 +170,10 @@ class SqliteStore(_SqliteReads, Store):
         if conn.in_transaction:
             raise RuntimeError("a unit of work is already open on this thread")
         fd = self._writer_lock_fd()
+        if self._checkpointer is None:
+            with self._lock:
+                if self._checkpointer is None:
+                    self._checkpointer = Checkpointer(self.path)
         with self._write_lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -221,6 +235,38 @@ class SqliteStore(_SqliteReads, Store):
         self._conn().execute(
             "INSERT INTO outbox_consumer (name, position) VALUES (?, ?) ON CONFLICT (name) "
             "DO UPDATE SET position = max(position, excluded.position)", (consumer, position))
+
+
+class Checkpointer:
+    """Checkpoints the WAL every ``interval`` seconds: PASSIVE (never blocks writers), or
+    TRUNCATE once the WAL has grown past ``limit`` bytes so it cannot grow without bound
+    under constant load."""
+
+    def __init__(self, path: Path, interval: float = 1.0, limit: int = 64 * 1024 * 1024):
+        self.path, self.interval, self.limit = path, interval, limit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="amparo-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60,
+                               check_same_thread=False)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    size = os.path.getsize(f"{self.path}-wal")
+                except OSError:
+                    continue
+                mode = "TRUNCATE" if size > self.limit else "PASSIVE"
+                with suppress(sqlite3.OperationalError):  # busy: the next round does it
+                    conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class SqliteUnitOfWork(_SqliteReads, UnitOfWork):

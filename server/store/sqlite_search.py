@@ -124,4 +124,4 @@ def history(conn: sqlite3.Connection, query: HistoryQuery, access: AccessFilter)
     rows = rows[:query.count]
     versions = [StoredVersion(row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
                 for row in rows]
-    return HistoryPage(versions, next_cursor=rows[-1][0] if more else None)
+    return HistoryPage(versions, next_cursor=rows[-1][0] if more and rows else None)

@@ -123,6 +123,20 @@ def test_if_none_match_with_an_older_etag_is_200_with_the_current_version(live):
     assert response.json()["meta"]["versionId"] == "2"
 
 
+@pytest.mark.parametrize("tags", ['W/"7", W/"1"', '"1"', "*", 'W/"x", W/"1"'])
+def test_if_none_match_listing_the_current_etag_is_304(live, tags):
+    pid = created(live)["id"]
+    assert live.get(f"Patient/{pid}", headers={"If-None-Match": tags}).status_code == 304
+
+
+@pytest.mark.parametrize("tags", ['W/"7", W/"8"', "not-an-etag", 'W/"x"'])
+def test_if_none_match_not_listing_the_current_etag_is_200(live, tags):
+    pid = created(live)["id"]
+    response = live.get(f"Patient/{pid}", headers={"If-None-Match": tags})
+    assert response.status_code == 200
+    assert response.json()["id"] == pid
+
+
 def test_if_modified_since_the_last_modified_time_is_304(live):
     pid = created(live)["id"]
     last_modified = live.get(f"Patient/{pid}").headers["Last-Modified"]

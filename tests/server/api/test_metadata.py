@@ -1,0 +1,193 @@
+"""The CapabilityStatement (GET /fhir/metadata) and /health.
+
+See: https://hl7.org/fhir/R4B/http.html#capabilities and
+https://hl7.org/fhir/R4B/capabilitystatement.html
+"""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from profiles import validate_structure
+from server.api.router import routes
+from server.search.definitions import params_for, resource_types
+from tests.conftest import patient
+
+R4 = "application/fhir+json; fhirVersion=4.0"
+#: Resource types new in R4B: an R4 client must not be told they exist.
+R4B_ONLY = {"SubscriptionTopic", "SubscriptionStatus", "Citation", "EvidenceReport",
+            "Ingredient", "NutritionProduct", "RegulatedAuthorization",
+            "AdministrableProductDefinition", "ClinicalUseDefinition",
+            "ManufacturedItemDefinition", "PackagedProductDefinition"}
+#: A value of each search parameter type that a supporting server must accept.
+SAMPLES = {"token": "x", "string": "x", "date": "2020-01-01", "number": "1", "quantity": "1",
+           "uri": "http://example.org/x", "composite": "x$y", "special": "x"}
+
+
+def statement(live, **headers) -> dict:
+    response = live.get("metadata", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def rest(cs: dict) -> dict:
+    (server,) = cs["rest"]
+    assert server["mode"] == "server"
+    return server
+
+
+def resource(cs: dict, type: str) -> dict:
+    (found,) = [r for r in rest(cs)["resource"] if r["type"] == type]
+    return found
+
+
+# the statement itself -------------------------------------------------------------------
+
+def test_the_capability_statement_is_valid_r4b(live):
+    cs = statement(live)
+    assert cs["resourceType"] == "CapabilityStatement"
+    assert validate_structure(cs) == []
+
+
+def test_the_capability_statement_says_r4b_json_and_json_patch(live):
+    response = live.get("metadata")
+    assert response.headers["Content-Type"] == "application/fhir+json; fhirVersion=4.3"
+    cs = response.json()
+    assert cs["fhirVersion"] == "4.3.0"
+    assert cs["kind"] == "instance" and cs["status"] == "active"
+    assert "application/fhir+json" in cs["format"]
+    assert cs["patchFormat"] == ["application/json-patch+json"]
+    assert cs["implementation"]["url"] == live.base
+
+
+def test_the_capability_statement_lists_every_r4b_resource_type(live):
+    types = {r["type"] for r in rest(statement(live))["resource"]}
+    assert types == resource_types()
+    assert {"Patient", "Observation", "SubscriptionTopic", "Consent"} <= types
+    assert live.get("DomainResource").status_code == 404  # abstract: not served, not listed
+
+
+# interactions ---------------------------------------------------------------------------
+
+def test_the_interactions_listed_are_exactly_those_of_the_route_table(live):
+    cs = statement(live)
+    system, typed = set(), set()
+    for route in routes():
+        for code in (route.interaction or "").split():
+            (system if route.level == "system" else typed).add(code)
+    assert {i["code"] for i in rest(cs)["interaction"]} == system
+    for entry in rest(cs)["resource"]:
+        assert {i["code"] for i in entry["interaction"]} == typed, entry["type"]
+
+
+def _exercise(live, code: str, pid: str) -> requests.Response:
+    """A real request for the interaction ``code`` on Patient ``pid``."""
+    batch = {"resourceType": "Bundle", "type": code, "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{pid}"}}]}
+    requests_by_code = {
+        "read": lambda: live.get(f"Patient/{pid}"),
+        "vread": lambda: live.get(f"Patient/{pid}/_history/1"),
+        "update": lambda: live.put(f"Patient/{pid}", json=patient(id=pid, active=True)),
+        "patch": lambda: live.patch(f"Patient/{pid}", data=json.dumps(
+            [{"op": "add", "path": "/gender", "value": "female"}]),
+            headers={"Content-Type": "application/json-patch+json"}),
+        "delete": lambda: live.delete(f"Patient/{pid}"),
+        "history-instance": lambda: live.get(f"Patient/{pid}/_history"),
+        "history-type": lambda: live.get("Patient/_history"),
+        "create": lambda: live.post("Patient", json=patient()),
+        "search-type": lambda: live.get("Patient", params={"_id": pid}),
+        "history-system": lambda: live.get("_history"),
+        "transaction": lambda: live.post("", json=batch),
+        "batch": lambda: live.post("", json=batch),
+    }
+    assert code in requests_by_code, f"no check for the listed interaction {code}"
+    return requests_by_code[code]()
+
+
+def test_every_listed_interaction_works(live):
+    cs = statement(live)
+    codes = [i["code"] for i in resource(cs, "Patient")["interaction"]]
+    codes += [i["code"] for i in rest(cs)["interaction"]]
+    codes.sort(key=lambda code: code == "delete")  # delete last: the others need the Patient
+    pid = live.post("Patient", json=patient()).json()["id"]
+    for code in codes:
+        response = _exercise(live, code, pid)
+        assert response.status_code in (200, 201, 204), (code, response.text)
+
+
+def test_conditional_delete_is_single_and_refuses_several_matches(live):
+    assert resource(statement(live), "Patient")["conditionalDelete"] == "single"
+    for _ in range(2):
+        live.post("Patient", json=patient(active=True))
+    assert live.delete("Patient?active=true").status_code == 412
+
+
+# search parameters ----------------------------------------------------------------------
+
+def _sample(code: str, type: str) -> str:
+    definition = params_for(type).get(code)
+    if definition is None or definition.type == "token":
+        return "x"
+    if definition.type == "reference":
+        return f"{definition.target[0]}/x" if definition.target else "x"
+    return SAMPLES[definition.type]
+
+
+def _ignored(live, type: str, code: str) -> bool:
+    response = live.get(type, params={code: _sample(code, type)})
+    assert response.status_code == 200, (code, response.text)
+    outcome = [e for e in response.json().get("entry", []) if e["search"]["mode"] == "outcome"]
+    return bool(outcome)
+
+
+def test_each_listed_search_parameter_has_its_type_and_definition(live):
+    for entry in resource(statement(live), "Patient")["searchParam"]:
+        definition = params_for("Patient")[entry["name"]]
+        assert entry["type"] == definition.type
+        assert entry["definition"] == definition.url
+
+
+def test_the_search_parameters_listed_are_exactly_those_applied(live):
+    type = "Patient"
+    listed = {p["name"] for p in resource(statement(live), type)["searchParam"]}
+    assert "_id" in listed
+    for code in sorted(set(params_for(type)) | listed):
+        assert _ignored(live, type, code) == (code not in listed), code
+
+
+def test_a_listed_search_parameter_selects_resources(live):
+    listed = {p["name"] for p in resource(statement(live), "Patient")["searchParam"]}
+    assert {"identifier", "active", "gender"} <= listed
+    female = live.post("Patient", json=patient(gender="female", active=True)).json()["id"]
+    live.post("Patient", json=patient(gender="male", active=False))
+    for code, value in (("gender", "female"), ("active", "true")):
+        found = live.get("Patient", params={code: value}).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == [female], code
+
+
+# R4 clients -----------------------------------------------------------------------------
+
+def test_an_r4_client_gets_an_r4_capability_statement(live):
+    response = live.get("metadata", headers={"Accept": R4})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == R4
+    cs = response.json()
+    assert cs["fhirVersion"] == "4.0.1"
+    types = {r["type"] for r in rest(cs)["resource"]}
+    assert "Patient" in types
+    assert not types & R4B_ONLY
+
+
+def test_the_r4b_statement_lists_the_types_the_r4_one_leaves_out(live):
+    types = {r["type"] for r in rest(statement(live))["resource"]}
+    assert types >= R4B_ONLY
+
+
+# health ---------------------------------------------------------------------------------
+
+def test_health_answers_ok_outside_the_fhir_base(live):
+    response = live.http.get(live.base.removesuffix("/fhir") + "/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
