@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Core benchmark (issue 2): transaction ingest and read by id on a served Amparo.
 
-Starts ``amparo serve`` (gunicorn, production workers) on a fresh SQLite store, then
+Starts ``amparo serve`` (Granian, production workers) on a fresh SQLite store, then
 drives it with the project's standard FHIR workload client (``bench/fhir_workload.py``,
 a verbatim copy of ../shared/bench/fhir_workload.py) with 4 concurrent clients:
 

@@ -33,7 +33,7 @@ def main() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--store", default=None, help=STORE_HELP)
 @click.option("--workers", default=None, type=int, help="processes (default: one per core)")
-@click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
+@click.option("--threads", default=2, show_default=True, type=int, help="threads per process")
 def serve(host: str, port: int, store: str | None, workers: int | None, threads: int) -> None:
     """Serve the FHIR API in the foreground until SIGTERM/SIGINT."""
     from server.serve import serve as run

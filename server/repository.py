@@ -265,8 +265,9 @@ class Repository:
         meta["lastUpdated"] = w.at[0]
         stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
         stamped.update((k, v) for k, v in resource.items() if k not in stamped)
+        index = valid.index if valid.index is not None else extract(stamped)
         new = NewVersion(stamped["resourceType"], id, version, w.at[0], w.at[1], method,
-                         orjson.dumps(stamped), extract(stamped), self.gate.access_keys(stamped))
+                         orjson.dumps(stamped), index, self.gate.access_keys(stamped))
         w.uow.write(new)
         return _stored(new)
 

@@ -12,13 +12,19 @@ from typing import Any
 
 from profiles import is_resource_type, validate_structure
 from server.errors import Issue, invalid, unprocessable
+from server.search.index import ResourceIndex
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Valid:
-    """A resource dict that passed R4B structure validation."""
+    """A resource dict that passed R4B structure validation.
+
+    ``index`` may carry its search index values, computed ahead by whoever made the
+    last change to ``resource`` (a transaction extracts before taking the write lock).
+    """
 
     resource: dict
+    index: ResourceIndex | None = None
 
     @property
     def type(self) -> str:

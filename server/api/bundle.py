@@ -21,6 +21,7 @@ from server.api.router import Context, FhirRequest, FhirResponse, dispatch, rout
 from server.api.write import JSON_PATCH
 from server.repository import new_id
 from server.search.definitions import resource_types
+from server.search.extract import extract
 from server.search.parse import parse_criteria
 from server.validation import check_type, validate
 
@@ -84,6 +85,16 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
             mapping[entry.full_url] = f"{entry.type}/{entry.id}"
     current: Entry | None = None
     try:
+        settled = _can_settle_outside_the_lock(entries)
+        for current in entries if settled else ():
+            if current.request.valid is not None and rewrite(
+                    current.request.valid.resource, mapping, None):
+                settled = False  # a conditional reference: resolved under the lock
+        current = None
+        if settled:
+            for entry in entries:
+                if entry.request.valid is not None:
+                    entry.request.valid.index = extract(entry.request.valid.resource)
         with ctx.repo.write(ctx.principal) as w:
             tx = replace(ctx, write=w)
             for current in entries:
@@ -91,7 +102,7 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
             current = None
             _check_overlaps(entries)
             for current in entries:
-                if current.request.valid is not None:
+                if current.request.valid is not None and not settled:
                     rewrite(current.request.valid.resource, mapping,
                             lambda ref: _resolve_reference(tx, ref))
                 if current.method in ("GET", "HEAD") and current.request.params:
@@ -105,6 +116,14 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
         raise _located(error, current) from None
     return FhirResponse(200, bundle("transaction-response",
                                     [_response_entry(ctx, e) for e in entries]))
+
+
+def _can_settle_outside_the_lock(entries: list[Entry]) -> bool:
+    """Whether no entry's identity depends on the store (no conditional entry): then
+    placeholders are rewritten and the search index extracted before the store's write
+    lock is taken, which is then held only for the writes."""
+    return not any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist"))
+                   for e in entries)
 
 
 def _resolve_identity(tx: Context, entry: Entry, mapping: dict[str, str]) -> None:

@@ -31,7 +31,7 @@ def fhir(path: str) -> Response:
         ctx = Context(services.repo, services.settings, ANONYMOUS, _base_url(services),
                       version)
         req = FhirRequest(request.method, path, list(request.args.items(multi=True)),
-                          {k.lower(): v for k, v in request.headers.items()},
+                          request.headers,
                           request.get_data(cache=False) if request.method in
                           ("POST", "PUT", "PATCH") else None, request.content_type)
         if version == R4 and req.raw and _is_json(req.content_type):

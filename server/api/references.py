@@ -21,13 +21,15 @@ _PLACEHOLDER = re.compile(r"urn:(?:uuid|oid):[A-Za-z0-9.\-]+")
 
 
 def rewrite(resource: dict, mapping: dict[str, str],
-            resolve_conditional: Callable[[str], str]) -> None:
+            resolve_conditional: Callable[[str], str] | None) -> bool:
     """Replace, in place, every fullUrl of ``mapping`` used in ``resource``.
 
     An unresolvable ``urn:uuid:``/``urn:oid:`` reference is a 400; a conditional
     reference is handed to ``resolve_conditional`` (which raises when it does not match
-    exactly one resource).
+    exactly one resource), or left as it is when that is None. Returns whether the
+    resource holds conditional references.
     """
+    conditional = False
     stack: list[Any] = [resource]
     while stack:
         node = stack.pop()
@@ -42,11 +44,14 @@ def rewrite(resource: dict, mapping: dict[str, str],
                         raise errors.invalid(f"reference {value[:80]} names no entry of "
                                              "this transaction")
                     if _CONDITIONAL.fullmatch(value):
-                        node[key] = resolve_conditional(value)
+                        conditional = True
+                        if resolve_conditional is not None:
+                            node[key] = resolve_conditional(value)
                 elif key == "div" and "urn:" in value:
                     node[key] = _rewrite_text(value, mapping)
             elif value.__class__ in (dict, list):
                 stack.append(value)
+    return conditional
 
 
 def rewrite_params(params: list[tuple[str, str]],

@@ -34,7 +34,8 @@ class FhirRequest:
     method: str
     path: str
     params: list[tuple[str, str]] = field(default_factory=list)
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    #: looked up by lower-case name (Werkzeug's headers match any case)
+    headers: Mapping[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     content_type: str | None = None
     parsed: Any = _NO_BODY  # a bundle entry's resource, already parsed
@@ -132,36 +133,34 @@ def routes() -> list[Route]:
 def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
     """Run the handler that matches ``req``; 404/405 as OperationOutcome otherwise."""
     segments = [s for s in req.path.split("/") if s]
-    operation = next((s for s in segments if s.startswith("$")), None)
-    if operation is not None:
+    if any(s.startswith("$") for s in segments):
+        operation = next(s for s in segments if s.startswith("$"))
         raise errors.not_supported(f"operation {operation[:64]} is not supported")
-    allowed = []
-    for candidate in _ROUTES:
-        params = _match(candidate.pattern, segments)
-        if params is None:
-            continue
-        if candidate.method == req.method or (req.method == "HEAD" and candidate.method == "GET"):
-            return candidate.handler(ctx, req, **params)
-        allowed.append(candidate.method)
+    method = "GET" if req.method == "HEAD" else req.method
+    candidates = [r for r in _ROUTES if len(r.pattern) == len(segments)]
+    for candidate in candidates:
+        if candidate.method == method:
+            params = _match(candidate.pattern, segments)
+            if params is not None:
+                return candidate.handler(ctx, req, **params)
+    allowed = {r.method for r in candidates if _match(r.pattern, segments) is not None}
     if allowed:
         raise errors.method_not_allowed(
-            f"{req.method} is not allowed here; allowed: {', '.join(sorted(set(allowed)))}")
-    raise errors.not_found(f"no FHIR endpoint at '{req.path}'")
+            f"{req.method} is not allowed here; allowed: {', '.join(sorted(allowed))}")
+    raise errors.not_found(f"no FHIR endpoint at '{req.path[:100]}'")
 
 
 def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
-    if len(pattern) != len(segments):
-        return None
     params = {}
     for part, segment in zip(pattern, segments, strict=True):
-        if part.startswith(":"):
-            if segment.startswith("_") or segment in ("metadata",):
+        if part[0] == ":":
+            if segment[0] == "_" or segment == "metadata":
                 return None
             params[part[1:]] = segment
         elif part != segment:
             return None
     if "type" in params and params["type"] not in resource_types():
-        raise errors.not_found(f"resource type '{params['type']}' is not supported")
+        raise errors.not_found(f"resource type '{params['type'][:64]}' is not supported")
     if "id" in params and not ID.fullmatch(params["id"]):
         raise errors.invalid(f"'{params['id'][:64]}' is not a valid resource id")
     return params

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from server.errors import not_acceptable, unsupported_media_type
@@ -48,6 +48,7 @@ _REFERENCE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)"
                         r"(?:/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?|\?.*)$")
 
 
+@lru_cache(maxsize=256)  # clients send the same few Accept headers over and over
 def requested_version(accept: str | None) -> str:
     """Return the FHIR version (R4B or R4) to answer with, from an Accept header.
 

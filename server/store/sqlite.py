@@ -1,18 +1,15 @@
 """The SQLite adapter of the storage port: one file, WAL, one connection per thread.
 
-Writers are serialised (the port's "units of work are serialised") by an exclusive
-lock on ``<file>.lock`` taken before ``BEGIN IMMEDIATE``: waiting on a file lock wakes
-the next writer the moment the previous one commits, where SQLite's own busy handler
-sleeps in steps of up to 100 ms and leaves the CPU idle under concurrent writes from
-several server processes. The autoincrement positions of ``resource_version`` and
-``outbox`` therefore follow commit order. Readers never block writers (WAL).
+Writers are serialised (the port's "units of work are serialised") and commit in groups
+(``sqlite_commit.py``): one write lock per process, one lock file across processes, so
+the autoincrement positions of ``resource_version`` and ``outbox`` follow commit order.
+Readers never block writers (WAL) and never see a group before it commits.
 
-Durability ("group" commit, the default): SQLite commits without syncing
-(``synchronous=NORMAL``) while holding the write lock, and the writer syncs the WAL
-file after releasing it, before ``unit_of_work()`` returns. Nothing is acknowledged to a
-client before it is on disk, yet the disk flush is outside the serialised section, so
-concurrent writers' flushes overlap instead of queueing (the fsync dominated the time a
-transaction held the lock). ``durability="full"`` makes SQLite sync inside the lock
+Durability ("group", the default): SQLite commits without syncing
+(``synchronous=NORMAL``) and the committing thread flushes the WAL to disk after
+letting go of the locks, before any unit of work of the group returns: nothing is
+acknowledged to a client before it is on disk, yet the flush is outside the serialised
+section. ``durability="full"`` makes SQLite sync inside the commit
 (``synchronous=FULL``). Either way an application crash loses nothing committed; with
 "group" a power loss in the instant between commit and flush can lose a transaction
 whose client was never answered.
@@ -25,7 +22,6 @@ checkpoints are then copied once.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -47,6 +43,7 @@ from server.store.port import (
     StoredVersion,
     UnitOfWork,
 )
+from server.store.sqlite_commit import GroupCommitter
 
 _READ_CURRENT = (
     "SELECT r.rid, r.version, r.last_updated, r.deleted, v.body, v.method FROM resource r "
@@ -115,8 +112,8 @@ class SqliteStore(_SqliteReads, Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()  # writers of this process queue here first
-        self._lock_file: int | None = None
+        self._writer = GroupCommitter(self._connect, f"{self.path}.lock",
+                                      self._sync_wal if durability == "group" else None)
         self._checkpointer: Checkpointer | None = None
 
     # -- connections ---------------------------------------------------------------
@@ -124,39 +121,34 @@ class SqliteStore(_SqliteReads, Store):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=" + ("FULL" if self.durability == "full"
-                                                   else "NORMAL"))
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA mmap_size=268435456")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=" + ("FULL" if self.durability == "full"
+                                               else "NORMAL"))
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        with self._lock:
+            self._connections.append(conn)
         return conn
 
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        self._writer.close()
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
-            if self._lock_file is not None:
-                os.close(self._lock_file)
-                self._lock_file = None
         self._local = threading.local()
-
-    def _writer_lock_fd(self) -> int:
-        with self._lock:
-            if self._lock_file is None:
-                self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            return self._lock_file
 
     def init(self) -> None:
         script = resources.files("server.store").joinpath("schema.sql").read_text("utf-8")
@@ -166,28 +158,20 @@ class SqliteStore(_SqliteReads, Store):
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        conn = self._conn()
-        if conn.in_transaction:
+        if getattr(self._local, "in_unit", False):
             raise RuntimeError("a unit of work is already open on this thread")
-        fd = self._writer_lock_fd()
         if self._checkpointer is None:
             with self._lock:
                 if self._checkpointer is None:
                     self._checkpointer = Checkpointer(self.path)
-        with self._write_lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+        self._local.in_unit = True
+        try:
+            uow: SqliteUnitOfWork | None = None
+            with self._writer.unit(lambda: uow is not None and uow.committed) as conn:
                 uow = SqliteUnitOfWork(conn)
-                try:
-                    yield uow
-                finally:
-                    if conn.in_transaction:
-                        conn.execute("COMMIT" if uow.committed else "ROLLBACK")
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        if uow.committed and self.durability == "group":
-            self._sync_wal()
+                yield uow
+        finally:
+            self._local.in_unit = False
 
     def _sync_wal(self) -> None:
         """Flush the WAL to disk (fsync works on the file, whichever descriptor wrote it)."""
@@ -335,6 +319,6 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         self._pending = {}
 
     def commit(self) -> None:
+        """Keep this unit's writes: they commit with its group (``sqlite_commit.py``)."""
         self._flush()
         self.committed = True
-        self.conn.execute("COMMIT")

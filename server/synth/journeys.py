@@ -114,16 +114,20 @@ def cases(count: int, seed: int) -> Iterator[Case]:
 
 
 def named_bundles(count: int, seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (file stem, Bundle) in load order: institutions first, then every journey.
+    """Yield (file stem, Bundle): institutions first, then every journey, case by case.
 
-    The stems are the file names ``write`` uses (``0000-institutions``, ``0001-01``...):
-    sorting them gives the same order.
+    The stems are the file names ``write`` uses (``00-institutions``, ``01-0001``...):
+    contact number first, then case, so that SORTED stems give every survivor's first
+    contact, then every second contact, and so on. That load order keeps each contact
+    after the ones it refers back to even when several clients replay the files
+    concurrently (a case's contacts are never neighbours in it). This iteration order
+    (case by case) is a valid load order too, for a single loader.
     """
     width = max(4, len(str(count)))
-    yield "0" * 4 + "-institutions", institutions_bundle()
+    yield "00-institutions", institutions_bundle()
     for case in cases(count, seed):
         for number, bundle in case_bundles(case):
-            yield f"{case.index:0{width}d}-{number}", bundle
+            yield f"{number}-{case.index:0{width}d}", bundle
 
 
 def journeys(cases: int, seed: int) -> Iterator[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Layout of ``OUT``:
 
-- ``bundles/0000-institutions.json``, ``bundles/<case>-<contact>.json``: one transaction
-  Bundle per file (2-space indented); sorted file names give the load order.
+- ``bundles/00-institutions.json``, ``bundles/<contact>-<case>.json``: one transaction
+  Bundle per file (2-space indented); sorted file names give the load order (every
+  first contact, then every second contact...: see ``named_bundles``).
 - ``transactions.ndjson``: the same bundles, one per line, in the same order.
 - ``summary.json``: what ``summarize`` counts.
 
@@ -15,12 +16,14 @@ carry it.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -153,14 +156,26 @@ def write(cases: int, seed: int, out: Path) -> SynthSummary:
     folder = Path(out) / "bundles"
     folder.mkdir(parents=True, exist_ok=True)
     tally, names = _Tally(), set()
-    with (Path(out) / "transactions.ndjson").open("wb") as ndjson:
-        for name, bundle in named_bundles(cases, seed):
-            (folder / f"{name}.json").write_bytes(
-                orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n"
-            )
-            ndjson.write(orjson.dumps(bundle) + b"\n")
-            tally.add(bundle)
-            names.add(f"{name}.json")
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        rounds: dict[str, BinaryIO] = {}
+        try:
+            for name, bundle in named_bundles(cases, seed):
+                (folder / f"{name}.json").write_bytes(
+                    orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n"
+                )
+                number = name.split("-", 1)[0]
+                if number not in rounds:
+                    rounds[number] = (Path(scratch) / number).open("wb")
+                rounds[number].write(orjson.dumps(bundle) + b"\n")
+                tally.add(bundle)
+                names.add(f"{name}.json")
+        finally:
+            for handle in rounds.values():
+                handle.close()
+        with (Path(out) / "transactions.ndjson").open("wb") as ndjson:
+            for number in sorted(rounds):
+                with (Path(scratch) / number).open("rb") as part:
+                    shutil.copyfileobj(part, ndjson)
     for stale in folder.glob("[0-9]*-*.json"):
         if stale.name not in names:
             stale.unlink()

@@ -71,7 +71,7 @@ def test_synth_writes_deterministic_bundles_and_ndjson(tmp_path):
     assert bundles and json.loads(bundles[0].read_text())["type"] == "transaction"
 
 
-def test_serve_runs_gunicorn_workers_and_stops_gracefully_on_sigterm(tmp_path):
+def test_serve_runs_production_workers_and_stops_gracefully_on_sigterm(tmp_path):
     port = free_port()
     proc = subprocess.Popen([AMPARO, "serve", "--store", "sqlite:///s.db", "--port", str(port),
                              "--workers", "2", "--threads", "2"], cwd=tmp_path,
@@ -93,4 +93,4 @@ def test_serve_runs_gunicorn_workers_and_stops_gracefully_on_sigterm(tmp_path):
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
-    assert "gunicorn" in output.lower() and output.lower().count("booting worker") == 2
+    assert output.lower().count("started worker") == 2, output

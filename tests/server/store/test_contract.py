@@ -257,3 +257,47 @@ def test_init_is_idempotent(store):
     write(store, version("Patient", "a", 1))
     store.init()
     assert store.read("Patient", "a") is not None
+
+
+def read_elsewhere(store, type: str, id: str):
+    """A read on another thread, hence another connection: what other clients see."""
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(store.read(type, id)))
+    reader.start()
+    reader.join()
+    return seen[0]
+
+
+def test_concurrent_units_commit_their_own_writes_and_failures_roll_back_alone(store):
+    """Writers on many threads (SQLite commits them in groups): every unit that commits is
+    visible to a new reader the moment it returns, and a failing unit loses only its own
+    writes, never those of units that committed beside it."""
+    outcomes: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        for i in range(15):
+            key = f"w{n}-{i}"
+            fail = (n + i) % 4 == 0
+            try:
+                with store.unit_of_work() as uow:
+                    uow.write(version("Patient", key, 1, codes=[("s", key)]))
+                    if fail:
+                        raise RuntimeError("this unit fails")
+                    uow.commit()
+                assert read_elsewhere(store, "Patient", key) is not None, key
+            except RuntimeError:
+                pass
+            with lock:
+                outcomes[key] = not fail
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for key, kept in outcomes.items():
+        assert (store.read("Patient", key) is not None) == kept, key
+        assert store.search(token_query("Patient", "s", key)).total == int(kept)
+    kept_keys = sorted(k for k, kept in outcomes.items() if kept)
+    assert sorted(e.id for e in store.outbox(0, 1000)) == kept_keys

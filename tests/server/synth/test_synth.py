@@ -120,14 +120,22 @@ def test_a_larger_run_begins_with_the_bundles_of_a_smaller_one() -> None:
 def test_files_sort_in_load_order_and_the_ndjson_holds_the_same_bundles(tmp_path: Path) -> None:
     summary = write(15, 2, tmp_path)
     files = sorted((tmp_path / "bundles").glob("*.json"))
-    assert files[0].name == "0000-institutions.json"
+    assert files[0].name == "00-institutions.json"
     lines = (tmp_path / "transactions.ndjson").read_bytes().splitlines()
     assert [orjson.loads(f.read_bytes()) for f in files] == [orjson.loads(x) for x in lines]
-    assert [f.stem for f in files] == [name for name, _ in named_bundles(15, 2)]
+    assert [f.stem for f in files] == sorted(name for name, _ in named_bundles(15, 2))
     assert orjson.loads((tmp_path / "summary.json").read_bytes()) == summary.to_dict()
     write(3, 2, tmp_path)  # a smaller run leaves no stale bundle behind
     left = sorted(f.stem for f in (tmp_path / "bundles").glob("*.json"))
-    assert left == [name for name, _ in named_bundles(3, 2)]
+    assert left == sorted(name for name, _ in named_bundles(3, 2))
+
+
+def test_sorted_files_put_every_earlier_contact_before_any_later_one(tmp_path: Path) -> None:
+    write(6, 4, tmp_path)
+    stems = [f.stem for f in sorted((tmp_path / "bundles").glob("*.json"))][1:]
+    numbers = [int(stem.split("-")[0]) for stem in stems]
+    assert numbers == sorted(numbers)  # all first contacts, then all second contacts...
+    assert numbers.count(1) == 6
 
 
 # -- FHIR validity ---------------------------------------------------------------------
