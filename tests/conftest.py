@@ -6,6 +6,7 @@ server in a background thread); tests talk to it with ``requests`` over TCP.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from server.app import create_app
 from server.config import Settings
 
 FHIR_JSON = "application/fhir+json"
+#: The project's shared reference data (../shared beside the checkout, or $AMPARO_SHARED).
+#: Tests that need more of it than tests/data vendors skip when it is absent.
+SHARED = Path(os.environ.get("AMPARO_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 @dataclass
@@ -75,6 +79,21 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
 def live(db_url: str) -> Iterator[LiveServer]:
     """A fresh server on a fresh SQLite file."""
     yield from serve(Settings(store=db_url))
+
+
+def assert_outcome(response, status: int, code: str | None = None) -> dict:
+    """The response is an error OperationOutcome with ``status`` (and, if given, the first
+    issue's ``code``); every issue is an error with diagnostics."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith(FHIR_JSON)
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"], "an OperationOutcome needs at least one issue"
+    assert all(issue["severity"] in ("error", "fatal") for issue in body["issue"])
+    assert all(issue.get("diagnostics") for issue in body["issue"])
+    if code is not None:
+        assert body["issue"][0]["code"] == code
+    return body
 
 
 def patient(**fields) -> dict:

@@ -24,11 +24,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
         sql, values = _condition(query.type, condition)
         where.append(sql)
         args.extend(values)
-    if access.keys is not None:
-        keys = sorted(access.keys)
-        where.append("r.rid IN (SELECT rid FROM resource_access WHERE key IN "
-                     f"({','.join('?' * len(keys))}))")
-        args.extend(keys)
+    _restrict(where, args, "r.rid", access)
     total = None
     if query.total:
         total = conn.execute(f"SELECT count(*) FROM resource r WHERE {' AND '.join(where)}",
@@ -57,6 +53,15 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     return SearchPage(matches, total,
                       next_cursor=last if rows and has_next else None,
                       previous_cursor=first if rows and has_previous else None)
+
+
+def _restrict(where: list[str], args: list, rid: str, access: AccessFilter) -> None:
+    """The access gate's filter as one more condition of the query (None: no filter)."""
+    if access.keys is not None:
+        keys = sorted(access.keys)
+        where.append(f"{rid} IN (SELECT rid FROM resource_access WHERE key IN "
+                     f"({','.join('?' * len(keys))}))")
+        args.extend(keys)
 
 
 def _condition(type: str, condition: Condition) -> tuple[str, list]:
@@ -110,11 +115,7 @@ def history(conn: sqlite3.Connection, query: HistoryQuery, access: AccessFilter)
     if query.cursor is not None:
         where.append("v.seq < ?")
         args.append(query.cursor)
-    if access.keys is not None:
-        keys = sorted(access.keys)
-        where.append("v.rid IN (SELECT rid FROM resource_access WHERE key IN "
-                     f"({','.join('?' * len(keys))}))")
-        args.extend(keys)
+    _restrict(where, args, "v.rid", access)
     sql = ("SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body, v.method "
            "FROM resource_version v JOIN resource r ON r.rid = v.rid")
     if where:

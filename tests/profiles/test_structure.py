@@ -24,12 +24,13 @@ from pydantic import ValidationError
 
 from profiles import ValidationIssue, is_resource_type, validate_structure
 from profiles.r4b import elements
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "fhir-r4b"
-SHARED = Path("/work/shared/reference")
-EXAMPLES = SHARED / "fhir-r4b" / "examples"
-TEST_CASES = SHARED / "fhir-test-cases" / "validator"
+SHARED_REFERENCE = SHARED / "reference"
+EXAMPLES = SHARED_REFERENCE / "fhir-r4b" / "examples"
+TEST_CASES = SHARED_REFERENCE / "fhir-test-cases" / "validator"
 VENDORED = sorted(p.name for p in DATA.glob("*.json"))
 EXT = {"url": "http://example.org/ext", "valueString": "x"}
 
@@ -396,7 +397,7 @@ def test_the_elements_data_holds_types_cardinality_and_primitive_regexes() -> No
 
 
 def test_the_vendored_elements_data_is_what_the_build_script_derives(tmp_path: Path) -> None:
-    reference = SHARED / "fhir-r4b"
+    reference = SHARED_REFERENCE / "fhir-r4b"
     if not (reference / "profiles-resources.json").is_file():
         pytest.skip(f"{reference} is absent: the R4B definitions are not on this machine")
     from scripts.build_r4b_elements import main

@@ -13,23 +13,12 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings
-from tests.conftest import LiveServer, patient, serve
+from tests.conftest import LiveServer, assert_outcome, patient, serve
 
 VALIDATOR_CASES = Path(__file__).parents[2] / "data/fhir-test-cases/validator"
 MARKER = "Zq7-Marcela-Rojas-Vidal"  # a distinctive value that must never come back
 SMALL_BODY = 2048
 
-
-def assert_error(response, status: int) -> dict:
-    """The response is an OperationOutcome error with ``status``."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"], "an OperationOutcome needs at least one issue"
-    assert all(issue["severity"] in ("error", "fatal") for issue in body["issue"])
-    assert all(issue.get("diagnostics") for issue in body["issue"])
-    return body
 
 
 def written(live) -> int:
@@ -59,7 +48,7 @@ def test_the_fhir_validators_malformed_json_is_400(live, name):
     body = (VALIDATOR_CASES / name).read_bytes()
     resource_type = "List" if name.startswith("list") else \
         "Bundle" if name.startswith("bad-json-close") else "Patient"
-    assert_error(post_raw(live, body, resource_type), 400)
+    assert_outcome(post_raw(live, body, resource_type), 400)
     assert written(live) == 0
 
 
@@ -83,9 +72,9 @@ MALFORMED = {
 
 @pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_json_is_400_and_writes_nothing(live, body):
-    assert_error(post_raw(live, body), 400)
+    assert_outcome(post_raw(live, body), 400)
     live.put("Patient/kept", json=patient(id="kept"))
-    assert_error(live.put("Patient/kept", data=body,
+    assert_outcome(live.put("Patient/kept", data=body,
                           headers={"Content-Type": "application/fhir+json"}), 400)
     assert written(live) == 1
 
@@ -93,7 +82,7 @@ def test_malformed_json_is_400_and_writes_nothing(live, body):
 @pytest.mark.parametrize("body", [b"[]", b'[{"resourceType": "Patient"}]', b'"Patient"',
                                   b"42", b"true", b"null", b"{}", b'{"active": true}'])
 def test_a_body_that_is_not_a_resource_is_400(live, body):
-    body_outcome = assert_error(post_raw(live, body), 400)
+    body_outcome = assert_outcome(post_raw(live, body), 400)
     assert body_outcome["issue"][0]["code"] == "invalid"
     assert written(live) == 0
 
@@ -101,7 +90,7 @@ def test_a_body_that_is_not_a_resource_is_400(live, body):
 def test_malformed_json_diagnostics_do_not_echo_the_body(live):
     body = b'{"resourceType": "Patient", "name": [{"family": "' + MARKER.encode() + b'" ]}'
     response = post_raw(live, body)
-    assert_error(response, 400)
+    assert_outcome(response, 400)
     assert MARKER not in response.text
 
 
@@ -129,7 +118,7 @@ NOT_R4B = {
 def test_a_resource_that_is_not_r4b_is_refused_and_nothing_is_written(live, resource, status):
     path = resource["resourceType"] if resource.get("resourceType") in (
         "Encounter", "Observation") else "Patient"
-    assert_error(live.post(path, json=resource), status)
+    assert_outcome(live.post(path, json=resource), status)
     assert written(live) == 0
 
 
@@ -163,7 +152,7 @@ WRONG_VALUES = {
 @pytest.mark.parametrize("resource", WRONG_VALUES.values(), ids=WRONG_VALUES.keys())
 def test_a_resource_with_wrong_values_is_422_with_the_element_and_nothing_is_written(
         live, resource):
-    body = assert_error(live.post(resource["resourceType"], json=resource), 422)
+    body = assert_outcome(live.post(resource["resourceType"], json=resource), 422)
     assert all(issue["expression"][0].startswith(resource["resourceType"])
                for issue in body["issue"])
     assert written(live) == 0
@@ -171,20 +160,20 @@ def test_a_resource_with_wrong_values_is_422_with_the_element_and_nothing_is_wri
 
 def test_the_validators_empty_array_case_is_422(live):
     body = json.loads((VALIDATOR_CASES / "empty-array.json").read_text(encoding="utf-8"))
-    outcome = assert_error(live.post("DocumentReference", json=body), 422)
+    outcome = assert_outcome(live.post("DocumentReference", json=body), 422)
     assert outcome["issue"][0]["expression"] == ["DocumentReference.category[0].coding"]
     assert written(live) == 0
 
 
 def test_every_problem_of_a_resource_is_reported_at_once(live):
     response = live.post("Patient", json=patient(active="yes", gender="abc", colour="blue"))
-    expressions = {issue["expression"][0] for issue in assert_error(response, 422)["issue"]}
+    expressions = {issue["expression"][0] for issue in assert_outcome(response, 422)["issue"]}
     assert {"Patient.active", "Patient.gender", "Patient.colour"} <= expressions
 
 
 def test_an_invalid_update_changes_nothing(live):
     live.put("Patient/kept", json=patient(id="kept", active=True))
-    assert_error(live.put("Patient/kept", json=patient(id="kept", active="no")), 422)
+    assert_outcome(live.put("Patient/kept", json=patient(id="kept", active="no")), 422)
     current = live.get("Patient/kept").json()
     assert current["active"] is True and current["meta"]["versionId"] == "1"
     assert written(live) == 1
@@ -213,13 +202,13 @@ ECHO_CASES = {
 def test_diagnostics_do_not_echo_resource_contents(live, resource):
     response = live.post("Patient", json={**resource, "name": [{"family": MARKER}]})
     assert response.status_code in (400, 422)
-    assert_error(response, response.status_code)
+    assert_outcome(response, response.status_code)
     assert MARKER not in response.text
 
 
 def test_diagnostics_of_a_bad_update_do_not_echo_the_url_id_or_body(live):
     response = live.put("Patient/kept", json=patient(id="other", name=[{"family": MARKER}]))
-    assert_error(response, 400)
+    assert_outcome(response, 400)
     assert MARKER not in response.text
 
 
@@ -233,8 +222,8 @@ def padded(size: int) -> bytes:
 
 
 def test_a_body_over_the_size_limit_is_413_and_writes_nothing(small):
-    assert_error(post_raw(small, padded(SMALL_BODY + 1)), 413)
-    assert_error(small.put("Patient/big", data=padded(SMALL_BODY * 4),
+    assert_outcome(post_raw(small, padded(SMALL_BODY + 1)), 413)
+    assert_outcome(small.put("Patient/big", data=padded(SMALL_BODY * 4),
                            headers={"Content-Type": "application/fhir+json"}), 413)
     assert small.get("Patient/big").status_code == 404
     assert written(small) == 0
@@ -246,7 +235,7 @@ def test_a_patch_over_the_size_limit_is_413(small):
                               "value": [{"family": "x" * SMALL_BODY}]}])
     response = small.patch("Patient/kept", data=operations,
                            headers={"Content-Type": "application/json-patch+json"})
-    assert_error(response, 413)
+    assert_outcome(response, 413)
     assert written(small) == 1
 
 
@@ -268,8 +257,8 @@ def nested(depth: int) -> dict:
 
 def test_nesting_deeper_than_the_limit_is_400_and_writes_nothing(live):
     limit = Settings().max_json_depth
-    assert_error(live.post("Patient", json=nested(limit + 2)), 400)
-    assert_error(live.post("Patient", data=b"[" * 100_000 + b"]" * 100_000,
+    assert_outcome(live.post("Patient", json=nested(limit + 2)), 400)
+    assert_outcome(live.post("Patient", data=b"[" * 100_000 + b"]" * 100_000,
                            headers={"Content-Type": "application/fhir+json"}), 400)
     assert written(live) == 0
 
@@ -284,7 +273,7 @@ def test_a_patch_document_nested_deeper_than_the_limit_is_400(live):
     operations = [{"op": "add", "path": "/extension", "value": nested(100)["extension"]}]
     response = live.patch("Patient/kept", data=json.dumps(operations),
                           headers={"Content-Type": "application/json-patch+json"})
-    assert_error(response, 400)
+    assert_outcome(response, 400)
     assert written(live) == 1
 
 
@@ -297,7 +286,7 @@ def test_a_patch_document_nested_deeper_than_the_limit_is_400(live):
 ])
 def test_a_method_the_endpoint_does_not_take_is_405(live, method, path):
     response = live.http.request(method, live.url(path), json=patient())
-    assert_error(response, 405)
+    assert_outcome(response, 405)
     assert written(live) == 0
 
 
@@ -305,12 +294,12 @@ def test_a_method_the_endpoint_does_not_take_is_405(live, method, path):
                                   "Patient/1/_history/1/more", "Patient/1/extra",
                                   "_history/Patient"])
 def test_an_unknown_fhir_path_is_404(live, path):
-    assert_error(live.get(path), 404)
+    assert_outcome(live.get(path), 404)
 
 
 def test_an_unknown_path_outside_the_fhir_base_is_404_operation_outcome(live):
     response = live.http.get(live.base.removesuffix("/fhir") + "/nothing-here")
-    assert_error(response, 404)
+    assert_outcome(response, 404)
 
 
 # every error status, and nothing written -------------------------------------------------
@@ -352,23 +341,23 @@ ERRORS = {
 def test_every_error_is_an_operation_outcome_and_writes_nothing(live, status, request_):
     _setup(live)
     before = written(live)
-    assert_error(request_(live), status)
+    assert_outcome(request_(live), status)
     assert written(live) == before
 
 
 def test_a_413_is_an_operation_outcome_and_writes_nothing(small):
-    assert_error(post_raw(small, padded(SMALL_BODY * 2)), 413)
+    assert_outcome(post_raw(small, padded(SMALL_BODY * 2)), 413)
     assert written(small) == 0
 
 
 def test_control_characters_in_strings_are_422(live):
     before = written(live)
     response = live.post("Patient", json=patient(name=[{"family": "Soto\u0000"}]))
-    assert_error(response, 422)
+    assert_outcome(response, 422)
     assert written(live) == before
 
 
 def test_an_operation_this_server_does_not_have_is_400_not_supported(live):
     response = live.get("Patient/$everything")
-    body = assert_error(response, 400)
+    body = assert_outcome(response, 400)
     assert body["issue"][0]["code"] == "not-supported"

@@ -7,16 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import patient
-
-
-def assert_outcome(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    if code is not None:
-        assert body["issue"][0]["code"] == code
-    return body
+from tests.conftest import assert_outcome, patient
 
 
 def history(live, path: str, **params) -> dict:

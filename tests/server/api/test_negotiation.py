@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import patient
+from tests.conftest import assert_outcome, patient
 
 FHIR_JSON = "application/fhir+json"
 R4 = f"{FHIR_JSON}; fhirVersion=4.0"
 R4B = f"{FHIR_JSON}; fhirVersion=4.3"
 
-
-def assert_outcome(response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith(FHIR_JSON)
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"][0]["severity"] == "error"
-    return body
 
 
 @pytest.fixture

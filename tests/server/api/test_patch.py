@@ -13,20 +13,12 @@ import pytest
 
 from server.errors import FhirError
 from server.patch import apply_json_patch
-from tests.conftest import patient
+from tests.conftest import assert_outcome, patient
 
 JSON_PATCH = "application/json-patch+json"
 SYSTEM = "https://amparo.example/run"
 CASES = Path(__file__).parents[2] / "data/fhir-test-cases/r4b/patch/json-patch-tests.json"
 
-
-def assert_outcome(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    if code is not None:
-        assert body["issue"][0]["code"] == code
-    return body
 
 
 def send(live, path: str, operations: object, **headers):

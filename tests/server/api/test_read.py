@@ -7,19 +7,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
 
-from tests.conftest import patient
+from tests.conftest import assert_outcome, patient
 
 R4B_JSON = "application/fhir+json; fhirVersion=4.3"
 
-
-def assert_outcome(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"][0]["severity"] == "error"
-    assert body["issue"][0]["code"] == code
-    return body
 
 
 def created(live, **fields) -> dict:

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import patient
+from tests.conftest import assert_outcome, patient
 
 RUN = "https://amparo.example/run"
 PASSPORT = "https://amparo.example/passport"
 FORM = "application/x-www-form-urlencoded"
 
-
-def assert_outcome(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    if code is not None:
-        assert body["issue"][0]["code"] == code
-    return body
 
 
 def create(live, *identifiers: tuple[str | None, str], **fields) -> str:

@@ -10,18 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import patient
+from tests.conftest import assert_outcome, patient
 
 SYSTEM = "https://amparo.example/run"
 
-
-def assert_outcome(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    if code is not None:
-        assert body["issue"][0]["code"] == code
-    return body
 
 
 def ident(value: str) -> list[dict]:

@@ -11,9 +11,10 @@ import pytest
 
 from profiles.r4b import element_types, search_parameters
 from server.search.definitions import SearchParam, params_for, resource_types
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[3]
-SHARED_R4B = Path("/work/shared/reference/fhir-r4b")
+SHARED_R4B = SHARED / "reference/fhir-r4b"
 COMMON = {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"}
 SPECIAL = {"_text", "_content", "_list", "_query", "_has", "_type", "_filter"}
 

@@ -17,9 +17,10 @@ import pytest
 from server.search.definitions import SearchParam
 from server.search.extract import compile_plan, extract, fallback_params
 from server.search.index import DATE_MAX, DATE_MIN, ResourceIndex
+from tests.conftest import SHARED
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fhir-r4b"
-SHARED_EXAMPLES = Path("/work/shared/reference/fhir-r4b/examples")
+SHARED_EXAMPLES = SHARED / "reference/fhir-r4b/examples"
 INF = float("inf")
 
 
