@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,6 +35,7 @@ def parse_instant(text: str) -> int | None:
     return to_us(moment)
 
 
+@lru_cache(maxsize=4096)  # the entries of one transaction share their instant
 def http_date(instant: str) -> str:
     """RFC 7231 HTTP-date of an instant (``Last-Modified``)."""
     return format_datetime(datetime.fromisoformat(instant).astimezone(UTC), usegmt=True)

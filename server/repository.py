@@ -117,10 +117,16 @@ class Repository:
     # -- writes ------------------------------------------------------------------------
 
     @contextmanager
-    def write(self, principal: Principal) -> Iterator[Write]:
-        """A unit of work; commit with ``w.uow.commit()``, else everything rolls back."""
+    def write(self, principal: Principal,
+              at: tuple[str, int] | None = None) -> Iterator[Write]:
+        """A unit of work; commit with ``w.uow.commit()``, else everything rolls back.
+
+        ``at`` is its timestamp (every version it writes gets it): by default the time
+        the unit starts; a transaction that prepares its versions before taking the
+        store's lock passes the time it started preparing.
+        """
         with self.store.unit_of_work() as uow:
-            yield Write(uow, principal, clock.now())
+            yield Write(uow, principal, at or clock.now())
 
     def create(self, w: Write, resource: Valid, if_none_exist: SearchQuery | None = None,
                id: str | None = None) -> Outcome:
@@ -258,18 +264,28 @@ class Repository:
 
     def _put(self, w: Write, valid: Valid, id: str, current: StoredVersion | None,
              method: str) -> StoredVersion:
-        resource = valid.resource
         version = current.version + 1 if current is not None else 1
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = w.at[0]
-        stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
-        stamped.update((k, v) for k, v in resource.items() if k not in stamped)
-        index = valid.index if valid.index is not None else extract(stamped)
-        new = NewVersion(stamped["resourceType"], id, version, w.at[0], w.at[1], method,
-                         orjson.dumps(stamped), index, self.gate.access_keys(stamped))
+        new = valid.prepared
+        if new is None or (new.id, new.version, new.last_updated) != (id, version, w.at[0]):
+            new = self.prepare(valid, id, version, w.at, method)
         w.uow.write(new)
         return _stored(new)
+
+    def prepare(self, valid: Valid, id: str, version: int, at: tuple[str, int],
+                method: str) -> NewVersion:
+        """The version to store: ``meta`` stamped, JSON, search index, access keys.
+
+        Pure computation, so a transaction can do it before taking the store's lock.
+        """
+        resource = valid.resource
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = at[0]
+        stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
+        stamped.update((k, v) for k, v in resource.items() if k not in stamped)
+        return NewVersion(stamped["resourceType"], id, version, at[0], at[1], method,
+                          orjson.dumps(stamped), extract(stamped),
+                          self.gate.access_keys(stamped))
 
 
 def new_id() -> str:

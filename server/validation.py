@@ -12,19 +12,20 @@ from typing import Any
 
 from profiles import is_resource_type, validate_structure
 from server.errors import Issue, invalid, unprocessable
-from server.search.index import ResourceIndex
+from server.store import NewVersion
 
 
 @dataclass(slots=True)
 class Valid:
     """A resource dict that passed R4B structure validation.
 
-    ``index`` may carry its search index values, computed ahead by whoever made the
-    last change to ``resource`` (a transaction extracts before taking the write lock).
+    ``prepared`` may carry the version a transaction computed from it before taking the
+    store's write lock (``Repository.prepare``); it is used only if id, version and
+    timestamp still agree.
     """
 
     resource: dict
-    index: ResourceIndex | None = None
+    prepared: NewVersion | None = None
 
     @property
     def type(self) -> str:

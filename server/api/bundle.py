@@ -14,14 +14,13 @@ import binascii
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
-from server import errors
+from server import clock, errors
 from server.api.references import rewrite, rewrite_params
 from server.api.responses import STATUS_TEXT, bundle, fragment, version_url, written
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch, route
 from server.api.write import JSON_PATCH
 from server.repository import new_id
 from server.search.definitions import resource_types
-from server.search.extract import extract
 from server.search.parse import parse_criteria
 from server.validation import check_type, validate
 
@@ -84,6 +83,7 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
         if entry.full_url and entry.type and entry.id and not entry.conditional:
             mapping[entry.full_url] = f"{entry.type}/{entry.id}"
     current: Entry | None = None
+    at = clock.now()
     try:
         settled = _can_settle_outside_the_lock(entries)
         for current in entries if settled else ():
@@ -91,11 +91,12 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
                     current.request.valid.resource, mapping, None):
                 settled = False  # a conditional reference: resolved under the lock
         current = None
-        if settled:
+        if settled:  # new resources can be made ready before the lock
             for entry in entries:
-                if entry.request.valid is not None:
-                    entry.request.valid.index = extract(entry.request.valid.resource)
-        with ctx.repo.write(ctx.principal) as w:
+                if entry.method == "POST":
+                    entry.request.valid.prepared = ctx.repo.prepare(
+                        entry.request.valid, entry.id, 1, at, "POST")
+        with ctx.repo.write(ctx.principal, at) as w:
             tx = replace(ctx, write=w)
             for current in entries:
                 _resolve_identity(tx, current, mapping)
@@ -120,8 +121,9 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
 
 def _can_settle_outside_the_lock(entries: list[Entry]) -> bool:
     """Whether no entry's identity depends on the store (no conditional entry): then
-    placeholders are rewritten and the search index extracted before the store's write
-    lock is taken, which is then held only for the writes."""
+    placeholders are rewritten and new resources prepared (stamped, serialised,
+    indexed) before the store's write lock is taken, which is then held for the writes
+    only."""
     return not any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist"))
                    for e in entries)
 
