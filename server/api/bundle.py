@@ -9,44 +9,20 @@ batch runs each entry on its own and reports each outcome.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from server import clock, errors
+from server.api.bundle_entries import Entry, located, parse_entry
 from server.api.references import rewrite, rewrite_params
 from server.api.responses import STATUS_TEXT, bundle, fragment, version_url, written
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch, route
-from server.api.write import JSON_PATCH
 from server.repository import new_id
 from server.search.definitions import resource_types
 from server.search.parse import parse_criteria
-from server.validation import check_type, validate
+from server.validation import check_type
 
-_METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET", "HEAD")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-_HEADERS = {"ifMatch": "if-match", "ifNoneMatch": "if-none-match",
-            "ifNoneExist": "if-none-exist", "ifModifiedSince": "if-modified-since"}
-
-
-@dataclass
-class Entry:
-    """One bundle entry on its way through processing."""
-
-    index: int
-    method: str
-    url: str
-    full_url: str | None
-    request: FhirRequest
-    type: str | None
-    id: str | None
-    conditional: bool
-    response: FhirResponse | None = None
-
-    @property
-    def where(self) -> str:
-        return f"Bundle.entry[{self.index}]"
 
 
 @route("POST", "", "transaction batch", "system")
@@ -66,7 +42,7 @@ def process(ctx: Context, req: FhirRequest) -> FhirResponse:
     prefer_header = req.header("prefer")
     if kind == "batch":
         return _batch(ctx, raw_entries, prefer_header)
-    entries = [_entry(ctx, i, raw, prefer_header, validate_now=True)
+    entries = [parse_entry(ctx, i, raw, prefer_header, validate_now=True)
                for i, raw in enumerate(raw_entries)]
     _check_full_urls(entries)
     return _transaction(ctx, entries)
@@ -76,26 +52,11 @@ def process(ctx: Context, req: FhirRequest) -> FhirResponse:
 
 
 def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
-    mapping: dict[str, str] = {}
-    for entry in entries:  # identities known before touching the store
-        if entry.method == "POST":
-            entry.id = entry.request.assigned_id = new_id()
-        if entry.full_url and entry.type and entry.id and not entry.conditional:
-            mapping[entry.full_url] = f"{entry.type}/{entry.id}"
-    current: Entry | None = None
+    mapping = _placeholders(entries)
     at = clock.now()
+    settled = _prepare_outside_the_lock(ctx, entries, mapping, at)
+    current: Entry | None = None
     try:
-        settled = _can_settle_outside_the_lock(entries)
-        for current in entries if settled else ():
-            if current.request.valid is not None and rewrite(
-                    current.request.valid.resource, mapping, None):
-                settled = False  # a conditional reference: resolved under the lock
-        current = None
-        if settled:  # new resources can be made ready before the lock
-            for entry in entries:
-                if entry.method == "POST":
-                    entry.request.valid.prepared = ctx.repo.prepare(
-                        entry.request.valid, entry.id, 1, at, "POST")
         with ctx.repo.write(ctx.principal, at) as w:
             tx = replace(ctx, write=w)
             for current in entries:
@@ -114,18 +75,44 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
             current = None
             w.uow.commit()
     except errors.FhirError as error:
-        raise _located(error, current) from None
+        raise located(error, current) from None
     return FhirResponse(200, bundle("transaction-response",
                                     [_response_entry(ctx, e) for e in entries]))
 
 
-def _can_settle_outside_the_lock(entries: list[Entry]) -> bool:
-    """Whether no entry's identity depends on the store (no conditional entry): then
-    placeholders are rewritten and new resources prepared (stamped, serialised,
-    indexed) before the store's write lock is taken, which is then held for the writes
-    only."""
-    return not any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist"))
-                   for e in entries)
+def _placeholders(entries: list[Entry]) -> dict[str, str]:
+    """fullUrl -> ``Type/id`` for every identity known before touching the store (new
+    ids for POST entries, the ids of PUT/DELETE/PATCH by id)."""
+    mapping = {}
+    for entry in entries:
+        if entry.method == "POST":
+            entry.id = entry.request.assigned_id = new_id()
+        if entry.full_url and entry.type and entry.id and not entry.conditional:
+            mapping[entry.full_url] = f"{entry.type}/{entry.id}"
+    return mapping
+
+
+def _prepare_outside_the_lock(ctx: Context, entries: list[Entry], mapping: dict[str, str],
+                              at: tuple[str, int]) -> bool:
+    """When no entry's identity depends on the store (no conditional entry, no
+    conditional reference), rewrite the placeholders and prepare the new resources
+    (stamped, serialised, indexed) now, so that the store's write lock is held for the
+    writes only. Returns whether that was possible."""
+    if any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist"))
+           for e in entries):
+        return False
+    for entry in entries:
+        try:
+            if entry.request.valid is not None and rewrite(entry.request.valid.resource,
+                                                           mapping, None):
+                return False  # a conditional reference: resolved under the lock
+        except errors.FhirError as error:
+            raise located(error, entry) from None
+    for entry in entries:
+        if entry.method == "POST":
+            entry.request.valid.prepared = ctx.repo.prepare(entry.request.valid, entry.id, 1,
+                                                            at, "POST")
+    return True
 
 
 def _resolve_identity(tx: Context, entry: Entry, mapping: dict[str, str]) -> None:
@@ -199,7 +186,7 @@ def _check_full_urls(entries: list[Entry]) -> None:
         if entry.full_url is None:
             continue
         if entry.full_url in seen and entry.method not in ("GET", "HEAD"):
-            raise _located(errors.invalid("duplicate fullUrl in the transaction"), entry)
+            raise located(errors.invalid("duplicate fullUrl in the transaction"), entry)
         seen.add(entry.full_url)
 
 
@@ -210,14 +197,14 @@ def _batch(ctx: Context, raw_entries: list, prefer_header: str | None) -> FhirRe
     out = []
     for i, raw in enumerate(raw_entries):
         try:
-            entry = _entry(ctx, i, raw, prefer_header, validate_now=False)
+            entry = parse_entry(ctx, i, raw, prefer_header, validate_now=False)
             if entry.request.parsed is not None and isinstance(entry.request.parsed, dict):
                 rewrite(entry.request.parsed, {}, lambda ref: _batch_reference(ctx, ref))
             entry.response = dispatch(ctx, entry.request)
             out.append(_response_entry(ctx, entry))
         except errors.FhirError as error:
             out.append({"response": {"status": STATUS_TEXT.get(error.status, str(error.status)),
-                                     "outcome": _located(error, None, i).outcome()}})
+                                     "outcome": located(error, None, i).outcome()}})
     return FhirResponse(200, bundle("batch-response", out))
 
 
@@ -227,72 +214,6 @@ def _batch_reference(ctx: Context, reference: str) -> str:
 
 
 # -- entries ----------------------------------------------------------------------------------
-
-
-def _entry(ctx: Context, index: int, raw: object, prefer_header: str | None,
-           validate_now: bool) -> Entry:
-    where = f"Bundle.entry[{index}]"
-    try:
-        return _parse_entry(ctx, index, raw, prefer_header, validate_now, where)
-    except errors.FhirError as error:
-        raise _located(error, None, index) from None
-
-
-def _parse_entry(ctx: Context, index: int, raw: object, prefer_header: str | None,
-                 validate_now: bool, where: str) -> Entry:
-    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-        raise errors.invalid("each entry needs a request", [f"{where}.request"])
-    request = raw["request"]
-    method, url = request.get("method"), request.get("url")
-    if method not in _METHODS or not isinstance(url, str) or not url:
-        raise errors.invalid("entry.request needs a method (GET, HEAD, POST, PUT, PATCH, "
-                             "DELETE) and a url", [f"{where}.request"])
-    full_url = raw.get("fullUrl")
-    if full_url is not None and not isinstance(full_url, str):
-        raise errors.invalid("fullUrl must be a string", [f"{where}.fullUrl"])
-    path, _, query = _relative(ctx, url).partition("?")
-    segments = [s for s in path.split("/") if s]
-    type = segments[0] if segments else None
-    id = segments[1] if len(segments) == 2 and method in ("PUT", "DELETE", "PATCH") else None
-    headers = {name: request[key] for key, name in _HEADERS.items()
-               if isinstance(request.get(key), str)}
-    if prefer_header:
-        headers["prefer"] = prefer_header
-    fhir_request = FhirRequest(method, path, parse_qsl(query, keep_blank_values=True),
-                               headers, parsed=raw.get("resource"))
-    conditional = bool(query) and method in ("PUT", "DELETE", "PATCH") and len(segments) == 1
-    if method in ("POST", "PUT") and validate_now:
-        if type is None or (method == "POST" and len(segments) != 1):
-            raise errors.invalid(f"{method} needs a url of the form [type]"
-                                 f"{'' if method == 'POST' else '/[id] or [type]?criteria'}")
-        if raw.get("resource") is None:
-            raise errors.invalid(f"a {method} entry needs a resource", [f"{where}.resource"])
-        fhir_request.valid = validate(raw["resource"], type, f"{where}.resource")
-    if method == "PATCH":
-        fhir_request.raw, fhir_request.content_type = _patch_body(raw.get("resource"), where)
-        fhir_request.parsed = None
-    return Entry(index, method, url, full_url, fhir_request, type, id, conditional)
-
-
-def _relative(ctx: Context, url: str) -> str:
-    if url.startswith(ctx.base_url + "/"):
-        return url[len(ctx.base_url) + 1:]
-    if "://" in url.split("?")[0]:
-        raise errors.invalid("entry.request.url must be relative to this server's base")
-    return url.lstrip("/")
-
-
-def _patch_body(resource: object, where: str) -> tuple[bytes, str]:
-    """A PATCH entry carries its JSON Patch as a Binary (FHIRPath Patch is not supported)."""
-    if not isinstance(resource, dict) or resource.get("resourceType") != "Binary" \
-            or resource.get("contentType") != JSON_PATCH:
-        raise errors.unsupported_media_type(
-            f"a PATCH entry needs a Binary resource of contentType {JSON_PATCH}")
-    try:
-        return base64.b64decode(resource.get("data", ""), validate=True), JSON_PATCH
-    except (binascii.Error, ValueError, TypeError):
-        raise errors.invalid("the PATCH Binary's data is not base64",
-                             [f"{where}.resource.data"]) from None
 
 
 def _response_entry(ctx: Context, entry: Entry) -> dict:
@@ -312,22 +233,3 @@ def _response_entry(ctx: Context, entry: Entry) -> dict:
         status["lastModified"] = version.last_updated
     out["response"] = status
     return out
-
-
-def _located(error: errors.FhirError, entry: Entry | None,
-             index: int | None = None) -> errors.FhirError:
-    """``error`` with its issues naming the bundle entry that caused it."""
-    if entry is not None:
-        index = entry.index
-    if index is None:
-        return error
-    where = f"Bundle.entry[{index}]"
-    for issue in error.issues:
-        if not issue.diagnostics.startswith(where):
-            label = f"{where} ({entry.method} {entry.url[:100]})" if entry else where
-            issue.diagnostics = f"{label}: {issue.diagnostics}"
-        if not issue.expression:
-            issue.expression = [where]
-        elif not issue.expression[0].startswith("Bundle."):
-            issue.expression = [f"{where}.{e}" for e in issue.expression]
-    return error
