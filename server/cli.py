@@ -41,9 +41,11 @@ def serve(host: str, port: int, store: str | None, workers: int | None, threads:
 
     settings = _settings(store)
     try:
-        open_store(settings.store).init()
+        opened = open_store(settings.store)
     except ValueError as exc:
         _fail(str(exc))
+    opened.init()
+    opened.close()  # each worker process opens its own connections
     run(settings, host, port, workers, threads)
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -94,3 +95,40 @@ def test_serve_runs_production_workers_and_stops_gracefully_on_sigterm(tmp_path)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert output.lower().count("started worker") == 2, output
+
+
+def test_sigterm_lets_an_in_flight_transaction_finish(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([AMPARO, "serve", "--store", "sqlite:///g.db", "--port", str(port)],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": f"urn:uuid:{i}", "resource": {"resourceType": "Patient"},
+             "request": {"method": "POST", "url": "Patient"}} for i in range(3000)]}
+        result: dict = {}
+
+        def send() -> None:
+            result["status"] = requests.post(
+                f"{base}/fhir", json=bundle, timeout=60,
+                headers={"Content-Type": "application/fhir+json",
+                         "Prefer": "return=minimal"}).status_code
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(0.3)  # the transaction is being processed
+        proc.send_signal(signal.SIGTERM)
+        sender.join(timeout=60)
+        assert result.get("status") == 200
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    check = run("demo", "--store", "sqlite:///g.db", "--cases", "1", cwd=tmp_path)
+    assert json.loads(check.stdout)["loaded"]["Patient"] >= 3000
