@@ -188,9 +188,7 @@ class SqliteStore(_SqliteReads, Store):
     # -- reads -------------------------------------------------------------------------
 
     def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
-        conn = self._conn()
-        if conn.in_transaction:
-            return sqlite_search.search(conn, query, access)
+        conn = self._conn()  # never inside a unit of work: those use the writer connection
         conn.execute("BEGIN")  # one snapshot for the page and its total
         try:
             return sqlite_search.search(conn, query, access)

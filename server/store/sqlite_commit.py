@@ -50,10 +50,9 @@ class GroupCommitter:
         self._group: _Group | None = None
 
     def close(self) -> None:
+        """Forget the writer connection (the store that made it closes it)."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._conn = None
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
