@@ -10,7 +10,7 @@ batch runs each entry on its own and reports each outcome.
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from server import clock, errors
 from server.api.bundle_entries import Entry, located, parse_entry
@@ -56,11 +56,12 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
     at = clock.now()
     settled = _prepare_outside_the_lock(ctx, entries, mapping, at)
     current: Entry | None = None
+    creating: dict[tuple[str, str], Entry] = {}
     try:
         with ctx.repo.write(ctx.principal, at) as w:
             tx = replace(ctx, write=w)
             for current in entries:
-                _resolve_identity(tx, current, mapping)
+                _resolve_identity(tx, current, mapping, creating)
             current = None
             _check_overlaps(entries)
             for current in entries:
@@ -70,9 +71,12 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
                 if current.method in ("GET", "HEAD") and current.request.params:
                     current.request.params = rewrite_params(current.request.params, mapping)
             for current in sorted(entries, key=lambda e: _ORDER[e.method]):
-                if current.response is None:
+                if current.response is None and current.same_as is None:
                     current.response = dispatch(tx, current.request)
             current = None
+            for entry in entries:
+                if entry.same_as is not None:
+                    entry.response = replace(entry.same_as.response, status=200)
             w.uow.commit()
     except errors.FhirError as error:
         raise located(error, current) from None
@@ -115,20 +119,32 @@ def _prepare_outside_the_lock(ctx: Context, entries: list[Entry], mapping: dict[
     return True
 
 
-def _resolve_identity(tx: Context, entry: Entry, mapping: dict[str, str]) -> None:
-    """Turn conditional create/update/delete/patch into concrete ids (or a match)."""
+def _resolve_identity(tx: Context, entry: Entry, mapping: dict[str, str],
+                      creating: dict[tuple[str, str], Entry]) -> None:
+    """Turn conditional create/update/delete/patch into concrete ids (or a match).
+
+    A conditional create that matches nothing becomes a plain create (its criteria are
+    not searched a second time); a later entry with the same criteria is the same new
+    resource, not a duplicate of it."""
     req, repo, w = entry.request, tx.repo, tx.write
     if entry.method == "POST" and req.header("if-none-exist"):
         raw = req.header("if-none-exist")
-        query = parse_criteria(entry.type, rewrite_params(
-            parse_qsl(raw.split("?", 1)[-1], keep_blank_values=True), mapping))
-        matches = repo.match(w, query)
+        params = rewrite_params(parse_qsl(raw.split("?", 1)[-1], keep_blank_values=True),
+                                mapping)
+        key = (entry.type, urlencode(sorted(params)))
+        matches = [] if key in creating else repo.match(w, parse_criteria(entry.type, params))
         if len(matches) > 1:
             raise errors.precondition_failed(
                 f"ifNoneExist matched {len(matches)} {entry.type} resources")
         if matches:
             entry.id = matches[0].id
             entry.response = written(tx, req, 200, matches[0], "matched ifNoneExist")
+        elif key in creating:
+            entry.same_as = creating[key]
+            entry.id = entry.same_as.id
+        else:
+            creating[key] = entry
+            req.headers = {k: v for k, v in req.headers.items() if k != "if-none-exist"}
         if entry.full_url:
             mapping[entry.full_url] = f"{entry.type}/{entry.id}"
         return
@@ -171,7 +187,8 @@ def _resolve_reference(tx: Context, reference: str) -> str:
 def _check_overlaps(entries: list[Entry]) -> None:
     seen: dict[str, Entry] = {}
     for entry in entries:
-        if entry.method in ("GET", "HEAD") or entry.id is None:
+        if entry.method in ("GET", "HEAD") or entry.id is None or entry.response is not None \
+                or entry.same_as is not None:  # reads, matches and repeats change nothing
             continue
         identity = f"{entry.type}/{entry.id}"
         if identity in seen:

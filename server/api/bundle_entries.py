@@ -31,6 +31,8 @@ class Entry:
     id: str | None
     conditional: bool
     response: FhirResponse | None = None
+    #: an earlier conditional create with the same criteria: this entry is that resource
+    same_as: Entry | None = None
 
 
 def parse_entry(ctx: Context, index: int, raw: object, prefer_header: str | None,

@@ -19,7 +19,10 @@ _SELECT = (
 
 
 def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -> SearchPage:
-    where, args = ["r.type = ?", "r.deleted = 0"], [query.type]
+    # With an indexed condition to start from, keep SQLite off the type index ("+"):
+    # walking every resource of the type would make each lookup grow with the store.
+    driven = any(c.modifier != "not" for c in query.conditions)
+    where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
     for condition in query.conditions:
         sql, values = _condition(query.type, condition)
         where.append(sql)

@@ -107,6 +107,25 @@ def test_conditional_create_reuses_the_existing_resource_and_references_follow_i
     assert live.get(f"Patient?identifier={RUN}|12345678-5").json()["total"] == 1
 
 
+def test_two_conditional_creates_with_the_same_criteria_make_one_resource(live):
+    criteria = f"identifier={RUN}|22222222-2"
+    encounter = {"resourceType": "Encounter", "status": "finished",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                           "code": "AMB"}, "subject": {"reference": "urn:uuid:p2"}}
+    result = live.post("", tx(
+        post("urn:uuid:p1", survivor("22222222-2"), criteria),
+        post("urn:uuid:p2", survivor("22222222-2"), criteria),
+        post("urn:uuid:e", encounter)))
+    assert result.status_code == 200, result.text
+    entries = result.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "200 OK", "201 Created"]
+    assert entries[0]["response"]["location"] == entries[1]["response"]["location"]
+    found = live.get(f"Patient?{criteria}").json()
+    assert found["total"] == 1
+    assert entries[2]["resource"]["subject"]["reference"] == \
+        f"Patient/{found['entry'][0]['resource']['id']}"
+
+
 def test_placeholders_inside_conditional_urls_are_resolved(live):
     existing = live.post("Patient", survivor("9-9")).json()
     encounter = {"resourceType": "Encounter", "status": "finished",
