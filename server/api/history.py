@@ -74,7 +74,7 @@ def _has_zone(value: str) -> bool:
 
 def _cursor(value: str) -> int:
     after, before = read_page_token(value)
-    if after is None or before is not None:
+    if not isinstance(after, int) or before is not None:
         raise errors.invalid("_page is not a history page token")
     return after
 

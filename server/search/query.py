@@ -30,12 +30,57 @@ class ReferenceValue:
 
 
 @dataclass(frozen=True, slots=True)
+class RangeValue:
+    """A date, number or quantity search value with its prefix (``eq`` by default).
+
+    ``low``/``high`` are the inclusive bounds of the value as written, from its precision
+    (``2024-03`` is the whole month, ``100`` is [99.5, 100.5]); dates in microseconds
+    since the Unix epoch, UTC, like the index rows (``server/search/index.py``).
+    Quantities may also carry ``system`` and ``code`` (``5.4|http://unitsofmeasure.org|mg``).
+    See: https://hl7.org/fhir/R4B/search.html#prefix
+    """
+
+    prefix: str
+    low: float
+    high: float
+    system: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """``subject:Patient.name=x``: resources whose reference ``param`` points at a
+    ``query.type`` resource matching ``query`` (which may chain further)."""
+
+    query: SearchQuery
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """``_has:Observation:subject:code=x``: resources that some ``query.type`` resource
+    matching ``query`` references through its reference parameter ``param``."""
+
+    param: str
+    query: SearchQuery
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
     """One search parameter (``param`` is its code) with OR-ed values.
 
-    ``kind`` is ``id`` (values are ids), ``token`` (``TokenValue``s) or ``reference``
-    (``ReferenceValue``s); the search issue adds the other parameter types on the same
-    index.
+    ``kind`` and its values:
+
+    - ``id``: ids (``_id``);
+    - ``token``: ``TokenValue``s; modifier None, ``not``, ``text`` (values are ``str``,
+      matched against the indexed display text) or ``identifier`` (a reference
+      parameter searched by the identifier of its reference);
+    - ``string``: ``str``s; modifier None (starts with, case- and accent-insensitive),
+      ``exact`` or ``contains``;
+    - ``uri``: ``str``s, exact;
+    - ``reference``: ``ReferenceValue``s (a ``:[type]`` modifier is already in them);
+    - ``date``, ``number``, ``quantity``, ``last_updated``: ``RangeValue``s;
+    - ``missing``: one bool; ``modifier`` holds the parameter's type (which index);
+    - ``chain``: one ``Chain``; ``has``: one ``Has`` (``param`` is the ``_has`` name).
     """
 
     param: str
@@ -45,13 +90,42 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class SortKey:
+    """``_sort`` key: a search parameter code (or ``_id``/``_lastUpdated``) and its
+    parameter type; ``descending`` for a ``-`` prefix."""
+
+    param: str
+    kind: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """``_include=Source:param[:Target]`` (``reverse`` False) or ``_revinclude`` (True);
+    ``iterate`` for the ``:iterate`` modifier. See: https://hl7.org/fhir/R4B/search.html#include
+    """
+
+    source: str
+    param: str
+    target: str | None = None
+    reverse: bool = False
+    iterate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SearchQuery:
+    """What to match (``conditions``, AND-ed), in which order (``sort``; insertion order
+    when empty), which page (``cursor``/``before``: opaque positions a previous page
+    returned), whether to count them all (``total``) and what to add (``includes``)."""
+
     type: str
     conditions: tuple[Condition, ...] = ()
     count: int = 20
-    cursor: int | None = None
-    before: int | None = None
+    cursor: tuple | None = None
+    before: tuple | None = None
     total: bool = True
+    sort: tuple[SortKey, ...] = ()
+    includes: tuple[Include, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

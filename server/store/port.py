@@ -26,7 +26,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
@@ -76,12 +76,15 @@ UNRESTRICTED = AccessFilter(None)
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
-    """One page of matches, the total over all pages (None if not asked), and cursors."""
+    """One page of matches, the total over all pages (None if not asked), cursors (opaque
+    positions for ``SearchQuery.cursor``/``before``), and the resources the query's
+    ``includes`` add to the page (each once, not counted in ``total``)."""
 
     matches: list[StoredVersion]
     total: int | None
-    next_cursor: int | None = None
-    previous_cursor: int | None = None
+    next_cursor: tuple | None = None
+    previous_cursor: tuple | None = None
+    included: list[StoredVersion] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.search.query import Condition, HistoryQuery, SearchQuery
+from server.search.query import HistoryQuery, SearchQuery
 from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersion
+from server.store.sqlite_conditions import drives
+from server.store.sqlite_conditions import where as conditions_where
 
 _SELECT = (
     "SELECT r.rid, r.id, r.version, r.last_updated, v.body, v.method FROM resource r "
@@ -21,12 +23,11 @@ _SELECT = (
 def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -> SearchPage:
     # With an indexed condition to start from, keep SQLite off the type index ("+"):
     # walking every resource of the type would make each lookup grow with the store.
-    driven = any(c.modifier != "not" for c in query.conditions)
+    driven = any(drives(c) for c in query.conditions)
     where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
-    for condition in query.conditions:
-        sql, values = _condition(query.type, condition)
-        where.append(sql)
-        args.extend(values)
+    fragments, values = conditions_where(query.type, query.conditions)
+    where += fragments
+    args += values
     _restrict(where, args, "r.rid", access)
     total = None
     if query.total:
@@ -35,10 +36,10 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     page_where, page_args, order = list(where), list(args), "ASC"
     if query.cursor is not None:
         page_where.append("r.rid > ?")
-        page_args.append(query.cursor)
+        page_args.append(query.cursor[-1])
     elif query.before is not None:
         page_where.append("r.rid < ?")
-        page_args.append(query.before)
+        page_args.append(query.before[-1])
         order = "DESC"
     rows = conn.execute(
         f"{_SELECT} WHERE {' AND '.join(page_where)} ORDER BY r.rid {order} LIMIT ?",
@@ -54,8 +55,8 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     has_next = more if not backward else True
     has_previous = (query.cursor is not None) if not backward else more
     return SearchPage(matches, total,
-                      next_cursor=last if rows and has_next else None,
-                      previous_cursor=first if rows and has_previous else None)
+                      next_cursor=(last,) if rows and has_next else None,
+                      previous_cursor=(first,) if rows and has_previous else None)
 
 
 def _restrict(where: list[str], args: list, rid: str, access: AccessFilter) -> None:
@@ -65,43 +66,6 @@ def _restrict(where: list[str], args: list, rid: str, access: AccessFilter) -> N
         where.append(f"{rid} IN (SELECT rid FROM resource_access WHERE key IN "
                      f"({','.join('?' * len(keys))}))")
         args.extend(keys)
-
-
-def _condition(type: str, condition: Condition) -> tuple[str, list]:
-    if condition.kind == "id":
-        ids = list(condition.values)
-        return f"r.id IN ({','.join('?' * len(ids))})", ids
-    if condition.kind == "token":
-        ors, args = [], [type, condition.param]
-        for value in condition.values:
-            parts = []
-            if value.code is not None:
-                parts.append("code = ?")
-                args.append(value.code)
-            if value.system == "":
-                parts.append("system IS NULL")
-            elif value.system is not None:
-                parts.append("system = ?")
-                args.append(value.system)
-            ors.append("(" + " AND ".join(parts or ["1"]) + ")")
-        negate = "NOT " if condition.modifier == "not" else ""
-        return (f"r.rid {negate}IN (SELECT rid FROM idx_token WHERE type = ? AND param = ? "
-                f"AND ({' OR '.join(ors)}))", args)
-    if condition.kind == "reference":
-        ors, args = [], [type, condition.param]
-        for value in condition.values:
-            if value.url is not None:
-                ors.append("url = ?")
-                args.append(value.url)
-            elif value.type is None:
-                ors.append("target_id = ?")
-                args.append(value.id)
-            else:
-                ors.append("(target_id = ? AND target_type = ?)")
-                args.extend((value.id, value.type))
-        return (f"r.rid IN (SELECT rid FROM idx_reference WHERE type = ? AND param = ? "
-                f"AND ({' OR '.join(ors)}))", args)
-    raise ValueError(f"unsupported condition kind {condition.kind!r}")
 
 
 def history(conn: sqlite3.Connection, query: HistoryQuery, access: AccessFilter) -> HistoryPage:
