@@ -8,22 +8,36 @@ Every value reaches SQLite as a bound parameter; only fixed fragments are concat
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from server.search.query import Condition
-
-#: (resource type, condition, rid column, id column) -> (SQL fragment, arguments)
-Builder = Callable[[str, Condition, str, str], tuple[str, list]]
+from server.store.port import UNRESTRICTED, AccessFilter
 
 
-def where(type: str, conditions: tuple[Condition, ...], rid: str = "r.rid",
-          id_column: str = "r.id") -> tuple[list[str], list]:
-    """The AND-ed SQL fragments and their arguments for ``conditions`` on ``type``."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a condition's SQL is about: the resource type, the SQL expressions of the
+    resource's ``rid`` and ``id``, and the caller's access filter (which subqueries over
+    other resources, as in chains and ``_has``, must apply too)."""
+
+    type: str
+    rid: str = "r.rid"
+    id: str = "r.id"
+    access: AccessFilter = UNRESTRICTED
+
+
+#: (target, condition) -> (SQL fragment, arguments)
+Builder = Callable[[Target, Condition], tuple[str, list]]
+
+
+def where(target: Target, conditions: tuple[Condition, ...]) -> tuple[list[str], list]:
+    """The AND-ed SQL fragments and their arguments for ``conditions`` on ``target``."""
     fragments, args = [], []
     for condition in conditions:
         builder = BUILDERS.get(condition.kind)
         if builder is None:
             raise ValueError(f"unsupported condition kind {condition.kind!r}")
-        sql, values = builder(type, condition, rid, id_column)
+        sql, values = builder(target, condition)
         fragments.append(sql)
         args.extend(values)
     return fragments, args
@@ -36,13 +50,13 @@ def drives(condition: Condition) -> bool:
         (condition.kind == "missing" and condition.values == (False,))
 
 
-def _id(type: str, condition: Condition, rid: str, id_column: str) -> tuple[str, list]:
+def _id(target: Target, condition: Condition) -> tuple[str, list]:
     ids = list(condition.values)
-    return f"{id_column} IN ({','.join('?' * len(ids))})", ids
+    return f"{target.id} IN ({','.join('?' * len(ids))})", ids
 
 
-def _token(type: str, condition: Condition, rid: str, id_column: str) -> tuple[str, list]:
-    ors, args = [], [type, condition.param]
+def _token(target: Target, condition: Condition) -> tuple[str, list]:
+    ors, args = [], [target.type, condition.param]
     for value in condition.values:
         parts = []
         if value.code is not None:
@@ -55,12 +69,12 @@ def _token(type: str, condition: Condition, rid: str, id_column: str) -> tuple[s
             args.append(value.system)
         ors.append("(" + " AND ".join(parts or ["1"]) + ")")
     negate = "NOT " if condition.modifier == "not" else ""
-    return (f"{rid} {negate}IN (SELECT rid FROM idx_token WHERE type = ? AND param = ? "
+    return (f"{target.rid} {negate}IN (SELECT rid FROM idx_token WHERE type = ? AND param = ? "
             f"AND ({' OR '.join(ors)}))", args)
 
 
-def _reference(type: str, condition: Condition, rid: str, id_column: str) -> tuple[str, list]:
-    ors, args = [], [type, condition.param]
+def _reference(target: Target, condition: Condition) -> tuple[str, list]:
+    ors, args = [], [target.type, condition.param]
     for value in condition.values:
         if value.url is not None:
             ors.append("url = ?")
@@ -71,12 +85,26 @@ def _reference(type: str, condition: Condition, rid: str, id_column: str) -> tup
         else:
             ors.append("(target_id = ? AND target_type = ?)")
             args.extend((value.id, value.type))
-    return (f"{rid} IN (SELECT rid FROM idx_reference WHERE type = ? AND param = ? "
+    return (f"{target.rid} IN (SELECT rid FROM idx_reference WHERE type = ? AND param = ? "
             f"AND ({' OR '.join(ors)}))", args)
+
+
+def _chain(target: Target, condition: Condition) -> tuple[str, list]:
+    from server.store import sqlite_chain  # it builds its inner conditions with ``where``
+
+    return sqlite_chain.chain(target, condition)
+
+
+def _has(target: Target, condition: Condition) -> tuple[str, list]:
+    from server.store import sqlite_chain
+
+    return sqlite_chain.has(target, condition)
 
 
 BUILDERS: dict[str, Builder] = {
     "id": _id,
     "token": _token,
     "reference": _reference,
+    "chain": _chain,
+    "has": _has,
 }

@@ -11,7 +11,7 @@ import sqlite3
 
 from server.search.query import HistoryQuery, SearchQuery
 from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersion
-from server.store.sqlite_conditions import drives
+from server.store.sqlite_conditions import Target, drives
 from server.store.sqlite_conditions import where as conditions_where
 
 _SELECT = (
@@ -25,7 +25,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     # walking every resource of the type would make each lookup grow with the store.
     driven = any(drives(c) for c in query.conditions)
     where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
-    fragments, values = conditions_where(query.type, query.conditions)
+    fragments, values = conditions_where(Target(query.type, access=access), query.conditions)
     where += fragments
     args += values
     _restrict(where, args, "r.rid", access)
