@@ -2,7 +2,8 @@
 
 ``search-parameters.json`` and ``element-types.json`` are written by
 ``scripts/build_r4b_data.py``, ``elements.json`` by ``scripts/build_r4b_elements.py`` and
-``required-codes.json`` by ``scripts/build_required_codes.py`` (their docstrings name the
+``required-codes.json`` by ``scripts/build_required_codes.py``, ``summary-elements.json``
+by ``scripts/build_r4b_summary.py`` (their docstrings name the
 sources and formats). They ship inside the package so that a clean checkout, or an
 installed wheel, needs nothing else.
 """
@@ -13,7 +14,7 @@ import json
 from functools import cache
 from importlib import resources
 
-__all__ = ["element_types", "elements", "search_parameters"]
+__all__ = ["element_types", "elements", "search_parameters", "summary_elements"]
 
 
 def _load(name: str) -> object:
@@ -56,3 +57,12 @@ def elements() -> dict:
     share one dict and must not change it.
     """
     return _load("elements.json")  # type: ignore[return-value]
+
+
+@cache
+def summary_elements() -> dict[str, dict]:
+    """Per resource type: its top-level elements (base name -> JSON names; a choice
+    ``value[x]`` is ``value`` -> ``valueQuantity``, ...), the base names marked
+    ``isSummary`` and those with ``min`` >= 1 (for ``_summary`` and ``_elements``).
+    Cached: callers share one dict and must not change it."""
+    return _load("summary-elements.json")  # type: ignore[return-value]

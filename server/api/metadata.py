@@ -18,6 +18,7 @@ from server.api.router import Context, FhirRequest, FhirResponse, route, routes
 from server.api.versions import R4, RELEASES, r4_resource_types
 from server.search.definitions import params_for, resource_types
 from server.search.parse import supported_params
+from server.search.parse_values import modifiers
 
 _TYPE_LEVELS = ("type", "instance")
 
@@ -46,22 +47,48 @@ def _statement(version: str, base_url: str) -> bytes:
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "resource": [_resource(t, type_interactions) for t in sorted(types)],
+            "resource": [_resource(t, type_interactions, types) for t in sorted(types)],
             "interaction": [{"code": code} for code in _interactions(("system",))],
+            "searchParam": [dict(p) for p in RESULT_SEARCH_PARAMS],
         }],
     }
     return orjson.dumps(statement)
 
 
-def _resource(type: str, interactions: list[str]) -> dict:
+#: The result parameters every search-type takes (search.html#return, #include); listed
+#: once for the whole server (CapabilityStatement.rest.searchParam).
+RESULT_SEARCH_PARAMS = (
+    {"name": "_sort", "type": "special", "documentation":
+        "Comma-separated keys, '-' for descending, by _id, _lastUpdated or any string, "
+        "token, date, number, quantity, uri or reference parameter of the type."},
+    {"name": "_count", "type": "number",
+     "documentation": "Page size; 0 returns the total only."},
+    {"name": "_total", "type": "token", "documentation":
+        "none | estimate | accurate. Without it the total is given only when the first "
+        "page holds every match."},
+    {"name": "_include", "type": "special",
+     "documentation": "Source:param[:Target], with :iterate (see searchInclude)."},
+    {"name": "_revinclude", "type": "special",
+     "documentation": "Source:param[:Target], with :iterate (see searchRevInclude)."},
+    {"name": "_summary", "type": "token", "documentation": "true | text | data | count | false"},
+    {"name": "_elements", "type": "string",
+     "documentation": "Comma-separated top-level element names."},
+)
+
+
+def _resource(type: str, interactions: list[str], types: frozenset[str] | set[str]) -> dict:
     definitions = params_for(type)
     search = []
     for code, kind in supported_params(type):
         entry = {"name": code, "type": kind}
         if code in definitions:
             entry["definition"] = definitions[code].url
+            # ``_id`` is parsed in place (``parse.parse_condition``), without modifiers.
+            applied = modifiers(definitions[code]) if code != "_id" else ()
+            if applied:
+                entry["documentation"] = "Modifiers: " + ", ".join(f":{m}" for m in applied)
         search.append(entry)
-    return {
+    out = {
         "type": type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{type}",
         "interaction": [{"code": code} for code in interactions],
@@ -72,8 +99,24 @@ def _resource(type: str, interactions: list[str]) -> dict:
         "conditionalRead": "full-support",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
+        "searchInclude": [f"{type}:{code}" for code in _reference_params(type)],
+        "searchRevInclude": [f"{source}:{code}" for source in sorted(types)
+                             for code in _reference_params(source, pointing_to=type)],
         "searchParam": search,
     }
+    for key in ("searchInclude", "searchRevInclude"):
+        if not out[key]:
+            del out[key]
+    return out
+
+
+def _reference_params(type: str, pointing_to: str | None = None) -> list[str]:
+    """Codes of the reference parameters of ``type`` that this server applies (the ones
+    ``_include``/``_revinclude`` accept), optionally only those that can point to
+    ``pointing_to``."""
+    definitions = params_for(type)
+    return [code for code, kind in supported_params(type) if kind == "reference" and (
+        pointing_to is None or pointing_to in definitions[code].target)]
 
 
 def _interactions(levels: tuple[str, ...]) -> list[str]:

@@ -1,7 +1,17 @@
 """search-type (GET and POST ``_search``). See: https://hl7.org/fhir/R4B/http.html#search
 
 The access gate's filter is part of the store query (``Repository.search``), so
-``total`` and the pages count only what the caller may see.
+``total``, the pages and the included resources count only what the caller may see.
+
+``Bundle.total`` (https://hl7.org/fhir/R4B/search.html#total): counting every match is
+a second query that grows with the result, so by default (no ``_total``) the total is
+given only when it is free: when the first page holds every match (the total is then
+the number of entries). ``_total=accurate`` or ``estimate`` (both counted exactly),
+``_summary=count`` and ``_count=0`` always count; ``_total=none`` never gives one.
+
+Included resources (``_include``/``_revinclude``) follow the matches with
+``search.mode`` ``include``. ``_summary`` (true, text, data, count) and ``_elements``
+trim every returned resource and tag it SUBSETTED (search.html#summary, #elements).
 """
 
 from __future__ import annotations
@@ -9,8 +19,9 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from server import errors
-from server.api.responses import bundle, fragment, prefer
+from server.api.responses import bundle, prefer
 from server.api.router import Context, FhirRequest, FhirResponse, route
+from server.api.subsetting import subsetter
 from server.search.parse import page_token, parse_search
 
 FORM = "application/x-www-form-urlencoded"
@@ -51,11 +62,15 @@ def run_search(ctx: Context, req: FhirRequest, type: str,
         if cursor is not None:
             token = page_token(direction, cursor)
             links.append((relation, _url(ctx, type, [*base, ("_page", token)])))
-    entries = [{"fullUrl": f"{ctx.base_url}/{type}/{m.id}", "resource": fragment(m.body),
-                "search": {"mode": "match"}} for m in page.matches]
+    trim = subsetter(parsed.summary, parsed.elements)
+    entries = [{"fullUrl": f"{ctx.base_url}/{m.type}/{m.id}", "resource": trim(m),
+                "search": {"mode": mode}}
+               for mode, found in (("match", page.matches), ("include", page.included))
+               for m in found]
     if parsed.ignored:
         entries.append({"resource": _ignored(parsed.ignored), "search": {"mode": "outcome"}})
-    return FhirResponse(200, bundle("searchset", entries, total=page.total, links=links))
+    total = None if parsed.total == "none" else page.total
+    return FhirResponse(200, bundle("searchset", entries, total=total, links=links))
 
 
 def _ignored(names: tuple[str, ...]) -> dict:

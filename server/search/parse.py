@@ -34,6 +34,12 @@ class ParsedSearch:
     applied: tuple[tuple[str, str], ...]
     #: parameter names not applied (reported to the client).
     ignored: tuple[str, ...]
+    #: ``_total`` as sent (None: not sent; see ``server.api.search`` for the default).
+    total: str | None = None
+    #: ``_summary`` (true, false, text, data, count) and ``_elements``: how much of each
+    #: resource the bundle carries (https://hl7.org/fhir/R4B/search.html#summary).
+    summary: str | None = None
+    elements: tuple[str, ...] | None = None
 
 
 def supported_params(type: str) -> list[tuple[str, str]]:
@@ -70,10 +76,17 @@ def parse_search(type: str, params: list[tuple[str, str]], *, default_count: int
             ignored.append(name)
             continue
         applied.append((name, value))
-    query = SearchQuery(type, tuple(conditions), count=result.count, cursor=result.cursor,
-                        before=result.before, total=result.total, sort=result.sort,
-                        includes=tuple(result.includes))
-    return ParsedSearch(query, tuple(applied), tuple(ignored))
+    result.check_position()
+    # The total is counted when asked, for _summary=count, and for _count=0 (the count
+    # is then the only work); otherwise the store gives it only when it is free.
+    counted = result.total in ("accurate", "estimate") or (
+        result.total is None and (result.summary == "count" or result.count == 0))
+    query = SearchQuery(type, tuple(conditions),
+                        count=0 if result.summary == "count" else result.count,
+                        cursor=result.cursor, before=result.before, total=counted,
+                        sort=result.sort, includes=tuple(result.includes))
+    return ParsedSearch(query, tuple(applied), tuple(ignored), result.total, result.summary,
+                        result.elements)
 
 
 def parse_condition(type: str, name: str, value: str) -> Condition:
@@ -100,11 +113,13 @@ def parse_condition(type: str, name: str, value: str) -> Condition:
 def parse_criteria(type: str, params: list[tuple[str, str]]) -> SearchQuery:
     """The criteria of a conditional operation: strict, and at least one condition
     (criteria that select everything would make a conditional write touch anything)."""
+    result_params = sorted({name.partition(":")[0] for name, _ in params} & RESULT_PARAMS)
+    if result_params:
+        raise errors.invalid("conditional criteria cannot use result parameters "
+                             f"({', '.join(result_params)})")
     parsed = parse_search(type, params, strict=True)
     if not parsed.query.conditions:
         raise errors.invalid("a conditional operation needs at least one search criterion")
-    if any(name.partition(":")[0] in RESULT_PARAMS for name, _ in parsed.applied):
-        raise errors.invalid("conditional criteria cannot use _count, _total or _page")
     return parsed.query
 
 

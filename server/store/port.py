@@ -14,8 +14,10 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
 - ``search`` and ``history`` take an ``AccessFilter`` and apply it inside the query, so
   paging and totals count only what the caller may see (never a page trimmed
   afterwards). ``AccessFilter(None)`` means unrestricted.
-- Search pages are keyset-paged on the store's insertion order: a resource created or
-  deleted between two pages neither shifts nor duplicates entries of later pages.
+- Search pages are keyset-paged on the query's sort keys, then the store's insertion
+  order: a resource created or deleted between two pages neither shifts nor duplicates
+  entries of later pages. Included resources come on the same snapshot, under the same
+  access filter.
 - The outbox lists committed changes in commit order with a strictly increasing
   position; a consumer acknowledges a position to say it has handled everything up to
   and including it, and resumes after its acknowledged position (Blaze ``poll!``).
@@ -76,9 +78,13 @@ UNRESTRICTED = AccessFilter(None)
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
-    """One page of matches, the total over all pages (None if not asked), cursors (opaque
-    positions for ``SearchQuery.cursor``/``before``), and the resources the query's
-    ``includes`` add to the page (each once, not counted in ``total``)."""
+    """One page of matches, the total over all pages, cursors (opaque positions for
+    ``SearchQuery.cursor``/``before``: the boundary row's sort values and its insertion
+    order), and the resources the query's ``includes`` add to the page (each once, none
+    that is a match, only what the access filter lets through, not counted in ``total``).
+
+    ``total`` is counted when ``SearchQuery.total`` asks; otherwise it is given only when
+    it is free (a first page holding every match) and is None."""
 
     matches: list[StoredVersion]
     total: int | None

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS idx_token (
 );
 CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (type, param, code, system);
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
+-- :text is a starts-with on the display text (an index range).
+CREATE INDEX IF NOT EXISTS idx_token_text ON idx_token (type, param, text) WHERE text IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS idx_string (
     rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
@@ -53,6 +55,8 @@ CREATE TABLE IF NOT EXISTS idx_reference (
 CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type, param, type);
 CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (url) WHERE url IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid);
+-- :missing reads every row of one reference parameter.
+CREATE INDEX IF NOT EXISTS idx_reference_param ON idx_reference (type, param);
 
 CREATE TABLE IF NOT EXISTS idx_date (
     rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,

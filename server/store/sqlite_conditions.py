@@ -7,10 +7,13 @@ Every value reaches SQLite as a bound parameter; only fixed fragments are concat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.search.query import Condition
+from server.search.parse_values import uri_segments
+from server.search.query import Condition, RangeValue
+from server.search.values import normalize
 from server.store.port import UNRESTRICTED, AccessFilter
 
 
@@ -25,6 +28,8 @@ class Target:
     id: str = "r.id"
     access: AccessFilter = UNRESTRICTED
 
+
+_RANGE_KINDS = frozenset({"date", "last_updated", "number", "quantity"})
 
 #: (target, condition) -> (SQL fragment, arguments)
 Builder = Callable[[Target, Condition], tuple[str, list]]
@@ -43,20 +48,61 @@ def where(target: Target, conditions: tuple[Condition, ...]) -> tuple[list[str],
     return fragments, args
 
 
+def restrict(where: list[str], args: list, rid: str, access: AccessFilter) -> None:
+    """The access gate's filter as one more condition (nothing when unrestricted): a
+    probe of ``resource_access``'s (key, rid) key per candidate row, so the query never
+    lists everything the caller may see."""
+    if access.keys is not None:
+        keys = sorted(access.keys)
+        where.append(f"EXISTS (SELECT 1 FROM resource_access WHERE key IN "
+                     f"({','.join('?' * len(keys))}) AND rid = {rid})")
+        args.extend(keys)
+
+
 def drives(condition: Condition) -> bool:
     """Whether the condition selects from an index (so the query can start from it
-    rather than from every resource of the type)."""
-    return condition.modifier != "not" and condition.kind != "missing" or \
-        (condition.kind == "missing" and condition.values == (False,))
+    rather than from every resource of the type).
+
+    Negations (``:not``, ``ne``, ``:missing=true``) select what the index does *not*
+    hold, so they need every resource of the type and never drive.
+    """
+    if condition.kind == "missing":
+        return condition.values == (False,)
+    if condition.modifier == "not":
+        return False
+    if condition.kind in _RANGE_KINDS:
+        return all(value.prefix != "ne" for value in condition.values)
+    return True
 
 
 def _id(target: Target, condition: Condition) -> tuple[str, list]:
+    """A lookup on the (type, id) key (not ``r.id IN``, which the driving query's
+    ``+r.type`` would turn into a scan of every resource)."""
     ids = list(condition.values)
-    return f"{target.id} IN ({','.join('?' * len(ids))})", ids
+    return (f"{target.rid} IN (SELECT rid FROM resource WHERE type = ? AND id IN "
+            f"({','.join('?' * len(ids))}))", [target.type, *ids])
+
+
+def _rows(target: Target, table: str, param: str, ors: list[str], args: list,
+          negate: bool = False) -> tuple[str, list]:
+    """``rid [NOT] IN`` the rows of one parameter of ``table`` matching any of ``ors``."""
+    return (f"{target.rid} {'NOT ' if negate else ''}IN (SELECT rid FROM {table} "
+            f"WHERE type = ? AND param = ? AND ({' OR '.join(ors)}))",
+            [target.type, param, *args])
 
 
 def _token(target: Target, condition: Condition) -> tuple[str, list]:
-    ors, args = [], [target.type, condition.param]
+    """search.html#token; ``:text`` is a starts-with on the indexed display text, and
+    ``:identifier`` (a reference parameter) reads the rows extraction keeps under
+    ``<code>:identifier``. ``:not`` keeps resources without any matching row, including
+    those without the element (search.html#modifiers)."""
+    if condition.modifier == "text":
+        ors, args = [], []
+        for text in condition.values:
+            ors.append("(text >= ? AND text < ?)")
+            args.extend((text, _after_prefix(text)))
+        return _rows(target, "idx_token", condition.param, ors, args)
+    ors, args = [], []
     for value in condition.values:
         parts = []
         if value.code is not None:
@@ -68,13 +114,14 @@ def _token(target: Target, condition: Condition) -> tuple[str, list]:
             parts.append("system = ?")
             args.append(value.system)
         ors.append("(" + " AND ".join(parts or ["1"]) + ")")
-    negate = "NOT " if condition.modifier == "not" else ""
-    return (f"{target.rid} {negate}IN (SELECT rid FROM idx_token WHERE type = ? AND param = ? "
-            f"AND ({' OR '.join(ors)}))", args)
+    param = condition.param
+    if condition.modifier == "identifier":
+        param += ":identifier"
+    return _rows(target, "idx_token", param, ors, args, negate=condition.modifier == "not")
 
 
 def _reference(target: Target, condition: Condition) -> tuple[str, list]:
-    ors, args = [], [target.type, condition.param]
+    ors, args = [], []
     for value in condition.values:
         if value.url is not None:
             ors.append("url = ?")
@@ -85,8 +132,205 @@ def _reference(target: Target, condition: Condition) -> tuple[str, list]:
         else:
             ors.append("(target_id = ? AND target_type = ?)")
             args.extend((value.id, value.type))
-    return (f"{target.rid} IN (SELECT rid FROM idx_reference WHERE type = ? AND param = ? "
+    return _rows(target, "idx_reference", condition.param, ors, args)
+
+
+def _after_prefix(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``: a
+    starts-with becomes the index range ``[prefix, _after_prefix(prefix))``.
+
+    SQLite compares text as UTF-8 bytes, which orders like code points.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = last + 1 if last + 1 != 0xD800 else 0xE000  # skip surrogates
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return "\U0010ffff" * 2
+
+
+def _like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _string(target: Target, condition: Condition) -> tuple[str, list]:
+    """search.html#string: starts-with on the normalised text by default (an index range,
+    never a scan), ``:exact`` on the text as written (the normalised column narrows the
+    lookup first: equal texts normalise alike), ``:contains`` anywhere in it."""
+    ors, args = [], []
+    for value in condition.values:
+        if condition.modifier == "exact":
+            ors.append("(normalized = ? AND exact = ?)")
+            args.extend((normalize(value), value))
+        elif condition.modifier == "contains":
+            ors.append("normalized LIKE ? ESCAPE '\\'")
+            args.append(f"%{_like(value)}%")
+        else:
+            ors.append("(normalized >= ? AND normalized < ?)")
+            args.extend((value, _after_prefix(value)))
+    return _rows(target, "idx_string", condition.param, ors, args)
+
+
+def _uri(target: Target, condition: Condition) -> tuple[str, list]:
+    """search.html#uri: exact; ``:below`` the value and anything under it by path
+    segment; ``:above`` the value and its parents by path segment."""
+    ors, args = [], []
+    for value in condition.values:
+        if condition.modifier == "below":
+            # one index range [value, after value/), then by segment: value or value/...
+            base = value if value.endswith("/") else value + "/"
+            ors.append("(uri >= ? AND uri < ? AND (uri = ? OR uri >= ?))")
+            args.extend((value, _after_prefix(base), value, base))
+        elif condition.modifier == "above":
+            parents = uri_segments(value)
+            ors.append(f"uri IN ({','.join('?' * len(parents))})")
+            args.extend(parents)
+        else:
+            ors.append("uri = ?")
+            args.append(value)
+    return _rows(target, "idx_uri", condition.param, ors, args)
+
+
+#: The smallest margin of ``ap`` on a date: a day.
+_DAY_US = 86_400_000_000
+
+
+def _date_range(value: RangeValue, low: str, high: str) -> tuple[str, list]:
+    """One prefixed date value against indexed ranges ``[low, high]`` (both inclusive),
+    per the table of search.html#prefix read for ranges (search.html#date).
+
+    The extra bounds in ``ge``/``le``/``eq`` follow from the others (a range's low is
+    at most its high) and let SQLite walk the low or high index instead of every row.
+    ``ap`` widens the search range by 10 % of its distance from now, at least a day
+    (the spec leaves the margin to the server), and matches ranges overlapping that.
+    """
+    s_low, s_high, prefix = int(value.low), int(value.high), value.prefix
+    eq = f"({low} >= ? AND {low} <= ? AND {high} <= ?)", [s_low, s_high, s_high]
+    if prefix == "eq":
+        return eq
+    if prefix == "ne":
+        return f"NOT {eq[0]}", eq[1]
+    if prefix == "gt":
+        return f"{high} > ?", [s_high]
+    if prefix == "lt":
+        return f"{low} < ?", [s_low]
+    if prefix == "ge":
+        return f"({high} >= ? AND ({high} > ? OR {low} >= ?))", [s_low, s_high, s_low]
+    if prefix == "le":
+        return f"({low} <= ? AND ({low} < ? OR {high} <= ?))", [s_high, s_low, s_high]
+    if prefix == "sa":
+        return f"{low} > ?", [s_high]
+    if prefix == "eb":
+        return f"{high} < ?", [s_low]
+    now = int(time.time() * 1_000_000)
+    margin = max(abs(now - (s_low + s_high) // 2) // 10, _DAY_US)
+    return f"({low} <= ? AND {high} >= ?)", [s_high + margin, s_low - margin]
+
+
+def _date(target: Target, condition: Condition) -> tuple[str, list]:
+    ors, args = [], []
+    for value in condition.values:
+        sql, values = _date_range(value, "low", "high")
+        ors.append(sql)
+        args.extend(values)
+    return _rows(target, "idx_date", condition.param, ors, args)
+
+
+def _last_updated(target: Target, condition: Condition) -> tuple[str, list]:
+    """``_lastUpdated``: the store's ``lu_us`` column, an instant (low = high), looked up
+    on the ``(type, lu_us)`` index."""
+    ors, args = [], [target.type]
+    for value in condition.values:
+        sql, values = _date_range(value, "lu_us", "lu_us")
+        ors.append(sql)
+        args.extend(values)
+    return (f"{target.rid} IN (SELECT rid FROM resource WHERE type = ? "
             f"AND ({' OR '.join(ors)}))", args)
+
+
+# A number row is a point when its bounds are just the precision around its value (an
+# integer or decimal); otherwise (a Range, a comparator, an open end) it is a range.
+_POINT = "abs((high - value) - (value - low)) <= 1e-9 * max(1.0, abs(value))"
+_T_LOW = f"(CASE WHEN {_POINT} THEN value ELSE low END)"
+_T_HIGH = f"(CASE WHEN {_POINT} THEN value ELSE high END)"
+
+
+def _number_range(value: RangeValue) -> tuple[str, list]:
+    """One prefixed number against an indexed value (search.html#number).
+
+    ``eq``/``ne``/``ap`` use the search value's precision (``100`` is [99.5, 100.5)); the
+    other prefixes compare with the exact value (the parser made low = high = value).
+    An indexed plain number is its value; an indexed Range or comparator quantity
+    (``<5``) is its range, compared per the table of search.html#prefix. ``ap`` is
+    within 10 % of the value (at least its precision), as the spec suggests.
+    """
+    s_low, s_high, prefix = value.low, value.high, value.prefix
+    eq = f"({_T_LOW} >= ? AND {_T_HIGH} < ?)", [s_low, s_high]
+    if prefix == "eq":
+        return eq
+    if prefix == "ne":
+        return f"NOT {eq[0]}", eq[1]
+    if prefix == "ap":
+        middle = (s_low + s_high) / 2
+        margin = max(abs(middle) / 10, (s_high - s_low) / 2)
+        return f"({_T_LOW} <= ? AND {_T_HIGH} >= ?)", [middle + margin, middle - margin]
+    column, operator = {"gt": (_T_HIGH, ">"), "ge": (_T_HIGH, ">="), "lt": (_T_LOW, "<"),
+                        "le": (_T_LOW, "<="), "sa": (_T_LOW, ">"),
+                        "eb": (_T_HIGH, "<")}[prefix]
+    return f"{column} {operator} ?", [s_low]
+
+
+def _number(target: Target, condition: Condition) -> tuple[str, list]:
+    ors, args = [], []
+    for value in condition.values:
+        sql, values = _number_range(value)
+        ors.append(sql)
+        args.extend(values)
+    return _rows(target, "idx_number", condition.param, ors, args)
+
+
+def _quantity(target: Target, condition: Condition) -> tuple[str, list]:
+    """search.html#quantity: the number part as for numbers; ``|system|code`` must match
+    both, ``||code`` matches the code or the unit in any system."""
+    ors, args = [], []
+    for value in condition.values:
+        sql, values = _number_range(value)
+        parts = [sql]
+        if value.system is not None:
+            parts.append("system = ?")
+            values.append(value.system)
+            if value.code is not None:
+                parts.append("code = ?")
+                values.append(value.code)
+        elif value.code is not None:
+            parts.append("(code = ? OR unit = ?)")
+            values.extend((value.code, value.code))
+        ors.append("(" + " AND ".join(parts) + ")")
+        args.extend(values)
+    return _rows(target, "idx_quantity", condition.param, ors, args)
+
+
+#: parameter type -> the index table of its rows (search.html#missing).
+_TABLES = {"token": "idx_token", "string": "idx_string", "reference": "idx_reference",
+           "date": "idx_date", "number": "idx_number", "quantity": "idx_quantity",
+           "uri": "idx_uri"}
+
+
+def _missing(target: Target, condition: Condition) -> tuple[str, list]:
+    """``:missing``: whether the resource has no index row of the parameter. A reference
+    given only by identifier is present too (its rows are ``<code>:identifier`` tokens)."""
+    table = _TABLES.get(condition.modifier or "")
+    if table is None:
+        raise ValueError(f"no index for parameter type {condition.modifier!r}")
+    negate = "NOT " if condition.values == (True,) else ""
+    sql = f"SELECT rid FROM {table} WHERE type = ? AND param = ?"
+    args = [target.type, condition.param]
+    if table == "idx_reference":
+        sql += " UNION ALL SELECT rid FROM idx_token WHERE type = ? AND param = ?"
+        args += [target.type, condition.param + ":identifier"]
+    return f"{target.rid} {negate}IN ({sql})", args
 
 
 def _chain(target: Target, condition: Condition) -> tuple[str, list]:
@@ -105,6 +349,13 @@ BUILDERS: dict[str, Builder] = {
     "id": _id,
     "token": _token,
     "reference": _reference,
+    "string": _string,
+    "uri": _uri,
+    "date": _date,
+    "last_updated": _last_updated,
+    "number": _number,
+    "quantity": _quantity,
+    "missing": _missing,
     "chain": _chain,
     "has": _has,
 }

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.search.query import HistoryQuery, SearchQuery
+from server.search.query import HistoryQuery, SearchQuery, SortKey
 from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersion
-from server.store.sqlite_conditions import Target, drives
+from server.store.sqlite_conditions import Target, drives, restrict
 from server.store.sqlite_conditions import where as conditions_where
+from server.store.sqlite_include import Found, included
 
 _SELECT = (
     "SELECT r.rid, r.id, r.version, r.last_updated, v.body, v.method FROM resource r "
@@ -21,6 +22,14 @@ _SELECT = (
 
 
 def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -> SearchPage:
+    """One page of ``query``'s matches, its total and its included resources, all read
+    on ``conn``'s current transaction (one snapshot).
+
+    Pages are keyset-paged (never OFFSET): a position is the boundary row's sort values
+    followed by its ``rid``, so a resource created or deleted between two pages neither
+    shifts nor duplicates entries. The total is counted when asked (``query.total``) and
+    otherwise only when it is free: a first page that holds every match.
+    """
     # With an indexed condition to start from, keep SQLite off the type index ("+"):
     # walking every resource of the type would make each lookup grow with the store.
     driven = any(drives(c) for c in query.conditions)
@@ -28,11 +37,42 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     fragments, values = conditions_where(Target(query.type, access=access), query.conditions)
     where += fragments
     args += values
-    _restrict(where, args, "r.rid", access)
+    restrict(where, args, "r.rid", access)
+    backward = query.before is not None
+    if query.sort:
+        rows, more = _sorted_rows(conn, query, where, args)
+    else:
+        rows, more = _rows(conn, query, where, args)
     total = None
     if query.total:
         total = conn.execute(f"SELECT count(*) FROM resource r WHERE {' AND '.join(where)}",
                              args).fetchone()[0]
+    elif query.cursor is None and not backward and not more:
+        total = len(rows)  # the first page holds every match: the total costs nothing
+    matches = [StoredVersion(query.type, row[1], row[2], row[3], False, row[4], row[5])
+               for row in rows]
+    first, last = (_position(rows[0]), _position(rows[-1])) if rows else (None, None)
+    has_next = more if not backward else True
+    has_previous = (query.cursor is not None) if not backward else more
+    extra = []
+    if query.includes and rows:
+        found = [Found(row[0], query.type, row[1]) for row in rows]
+        extra = included(conn, query.includes, found, access)
+    return SearchPage(matches, total,
+                      next_cursor=last if rows and has_next else None,
+                      previous_cursor=first if rows and has_previous else None,
+                      included=extra)
+
+
+def _position(row: tuple) -> tuple:
+    """A row's page position: its sort values (columns after the six of ``_SELECT``)
+    and its rid."""
+    return (*row[6:], row[0])
+
+
+def _rows(conn: sqlite3.Connection, query: SearchQuery, where: list[str],
+          args: list) -> tuple[list[tuple], bool]:
+    """The page in insertion order (rid): the hot path, one indexed range scan."""
     page_where, page_args, order = list(where), list(args), "ASC"
     if query.cursor is not None:
         page_where.append("r.rid > ?")
@@ -48,24 +88,110 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     rows = rows[:query.count]
     if order == "DESC":
         rows.reverse()
-    matches = [StoredVersion(query.type, row[1], row[2], row[3], False, row[4], row[5])
-               for row in rows]
-    first, last = (rows[0][0], rows[-1][0]) if rows else (None, None)
+    return rows, more
+
+
+#: Sort value of one resource per parameter type: (table, ascending aggregate,
+#: descending aggregate) over the index rows of that parameter. A multi-valued element
+#: sorts by its lowest value ascending and its highest descending (search.html#sort).
+_SORT_VALUES = {
+    "string": ("idx_string", "min(normalized)", "max(normalized)"),
+    "token": ("idx_token", "min(code)", "max(code)"),
+    "date": ("idx_date", "min(low)", "max(high)"),
+    "number": ("idx_number", "min(value)", "max(value)"),
+    "quantity": ("idx_quantity", "min(value)", "max(value)"),
+    "uri": ("idx_uri", "min(uri)", "max(uri)"),
+    "reference": ("idx_reference", "min(coalesce(target_type || '/' || target_id, url))",
+                  "max(coalesce(target_type || '/' || target_id, url))"),
+}
+
+
+def _sort_value(key: SortKey) -> tuple[str, list]:
+    if key.kind == "id":
+        return "r.id", []
+    if key.kind == "last_updated":
+        return "r.lu_us", []
+    table, low, high = _SORT_VALUES[key.kind]
+    return (f"(SELECT {high if key.descending else low} FROM {table} "
+            "WHERE rid = r.rid AND param = ?)", [key.param])
+
+
+def _sorted_rows(conn: sqlite3.Connection, query: SearchQuery, where: list[str],
+                 args: list) -> tuple[list[tuple], bool]:
+    """The page in ``_sort`` order: the sort values come from the index tables (one
+    correlated lookup per key and match, on the ``rid`` indexes); resources without a
+    value sort last; ties are broken by rid. Bodies are joined only for the page."""
+    columns, sort_args = [], []
+    for i, key in enumerate(query.sort):
+        sql, values = _sort_value(key)
+        columns.append(f"{sql} AS s{i}")
+        sort_args.extend(values)
     backward = query.before is not None
-    has_next = more if not backward else True
-    has_previous = (query.cursor is not None) if not backward else more
-    return SearchPage(matches, total,
-                      next_cursor=(last,) if rows and has_next else None,
-                      previous_cursor=(first,) if rows and has_previous else None)
+    position = query.cursor if query.cursor is not None else query.before
+    keyset, keyset_args = ("1", []) if position is None else \
+        _keyset(query.sort, position, backward)
+    order = _order(query.sort, backward)
+    names = "".join(f", k.s{i}" for i in range(len(query.sort)))
+    sql = (f"WITH k AS (SELECT r.rid AS rid, {', '.join(columns)} FROM resource r "
+           f"WHERE {' AND '.join(where)}) "
+           f"SELECT r.rid, r.id, r.version, r.last_updated, v.body, v.method{names} "
+           f"FROM (SELECT * FROM k WHERE {keyset} ORDER BY {order} LIMIT ?) k "
+           "JOIN resource r ON r.rid = k.rid "
+           "JOIN resource_version v ON v.rid = r.rid AND v.version = r.version "
+           f"ORDER BY {order}")
+    rows = conn.execute(sql, [*sort_args, *args, *keyset_args, query.count + 1]).fetchall()
+    more = len(rows) > query.count
+    rows = rows[:query.count]
+    if backward:
+        rows.reverse()
+    return rows, more
 
 
-def _restrict(where: list[str], args: list, rid: str, access: AccessFilter) -> None:
-    """The access gate's filter as one more condition of the query (None: no filter)."""
-    if access.keys is not None:
-        keys = sorted(access.keys)
-        where.append(f"{rid} IN (SELECT rid FROM resource_access WHERE key IN "
-                     f"({','.join('?' * len(keys))}))")
-        args.extend(keys)
+def _order(keys: tuple[SortKey, ...], backward: bool) -> str:
+    terms = []
+    for i, key in enumerate(keys):
+        descending = key.descending != backward
+        terms.append(f"(k.s{i} IS NULL) {'DESC' if backward else 'ASC'}")
+        terms.append(f"k.s{i} {'DESC' if descending else 'ASC'}")
+    terms.append(f"k.rid {'DESC' if backward else 'ASC'}")
+    return ", ".join(terms)
+
+
+def _keyset(keys: tuple[SortKey, ...], position: tuple,
+            backward: bool) -> tuple[str, list]:
+    """Rows strictly after (or, ``backward``, before) ``position`` in the sort order
+    (values ascending or descending, missing values last, then rid): the lexicographic
+    comparison written out key by key, NULL-aware."""
+    ors, args = [], []
+    equal: list[str] = []
+    equal_args: list = []
+    for i, key in enumerate(keys):
+        column, value = f"k.s{i}", position[i]
+        beyond = _beyond(column, value, key.descending, backward)
+        if beyond is not None:
+            ors.append("(" + " AND ".join([*equal, beyond[0]]) + ")")
+            args.extend([*equal_args, *beyond[1]])
+        if value is None:
+            equal.append(f"{column} IS NULL")
+        else:
+            equal.append(f"{column} = ?")
+            equal_args.append(value)
+    ors.append("(" + " AND ".join([*equal, f"k.rid {'<' if backward else '>'} ?"]) + ")")
+    args.extend([*equal_args, position[-1]])
+    return "(" + " OR ".join(ors) + ")", args
+
+
+def _beyond(column: str, value: object, descending: bool,
+            backward: bool) -> tuple[str, list] | None:
+    """The condition that ``column`` comes strictly after (before) ``value``; None when
+    nothing can (after a missing value, which sorts last)."""
+    if not backward:
+        if value is None:
+            return None
+        return f"({column} {'<' if descending else '>'} ? OR {column} IS NULL)", [value]
+    if value is None:
+        return f"{column} IS NOT NULL", []
+    return f"{column} {'>' if descending else '<'} ?", [value]
 
 
 def history(conn: sqlite3.Connection, query: HistoryQuery, access: AccessFilter) -> HistoryPage:
@@ -82,7 +208,7 @@ def history(conn: sqlite3.Connection, query: HistoryQuery, access: AccessFilter)
     if query.cursor is not None:
         where.append("v.seq < ?")
         args.append(query.cursor)
-    _restrict(where, args, "v.rid", access)
+    restrict(where, args, "v.rid", access)
     sql = ("SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body, v.method "
            "FROM resource_version v JOIN resource r ON r.rid = v.rid")
     if where:

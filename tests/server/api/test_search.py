@@ -132,9 +132,15 @@ def test_the_same_parameter_twice_is_anded(live, people):
 # total and paging -----------------------------------------------------------------------
 
 def test_total_counts_every_match_not_only_the_page(live, people):
-    bundle = search(live, {"_count": "2"})
+    bundle = search(live, {"_count": "2", "_total": "accurate"})
     assert bundle["total"] == 5
     assert len(matches(bundle)) == 2
+
+
+def test_by_default_a_total_is_given_only_when_the_first_page_holds_every_match(
+        live, people):
+    assert "total" not in search(live, {"_count": "2"})
+    assert search(live, {"_count": "5"})["total"] == 5
 
 
 def test_total_none_leaves_the_total_out(live, people):
