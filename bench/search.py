@@ -292,7 +292,7 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=HUNDRED_K,
                         help="size of the default store")
     parser.add_argument("--million", action="store_true",
-                        help=f"also measure at {MILLION:,} resources (loading takes minutes)")
+                        help=f"also measure at {MILLION:,} resources (loading: about 6 min)")
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds per targeted query kind")
     parser.add_argument("--workload-duration", type=float, default=20.0,

@@ -73,6 +73,8 @@ RESULT_SEARCH_PARAMS = (
     {"name": "_summary", "type": "token", "documentation": "true | text | data | count | false"},
     {"name": "_elements", "type": "string",
      "documentation": "Comma-separated top-level element names."},
+    {"name": "_has", "type": "special", "documentation":
+        "Reverse chaining: _has:Type:param:parameter=value, nestable, up to 3 levels."},
 )
 
 
@@ -85,8 +87,11 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
             entry["definition"] = definitions[code].url
             # ``_id`` is parsed in place (``parse.parse_condition``), without modifiers.
             applied = modifiers(definitions[code]) if code != "_id" else ()
-            if applied:
-                entry["documentation"] = "Modifiers: " + ", ".join(f":{m}" for m in applied)
+            notes = ["Modifiers: " + ", ".join(f":{m}" for m in applied)] if applied else []
+            if kind == "reference":
+                notes.append(f"Chainable: {code}[:Type].parameter=value, up to 3 levels")
+            if notes:
+                entry["documentation"] = ". ".join(notes)
         search.append(entry)
     out = {
         "type": type,

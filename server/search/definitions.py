@@ -24,11 +24,14 @@ from types import MappingProxyType
 
 from profiles.r4b import element_types, search_parameters
 
-__all__ = ["SearchParam", "params_for", "resource_types"]
+__all__ = ["COMPONENT_TYPES", "SearchParam", "composite_parts", "params_for", "resource_types"]
 
 _ABSTRACT_BASES = frozenset({"Resource", "DomainResource"})
 # Parameters for all resources that have no expression: the search layer handles them itself.
 _SPECIAL_COMMON = frozenset({"_text", "_content", "_list", "_query", "_has", "_type", "_filter"})
+#: Parameter types a component of an indexed composite may have (search.html#composite).
+COMPONENT_TYPES = frozenset({"token", "reference", "quantity", "date", "string", "number",
+                             "uri"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +149,32 @@ def params_for(resource_type: str) -> Mapping[str, SearchParam]:
         if resource_type in p.base:
             found[p.code] = p
     return MappingProxyType(found)
+
+
+@cache
+def _by_url() -> Mapping[str, SearchParam]:
+    return MappingProxyType({p.url: p for p in _all_params()})
+
+
+ComponentPart = tuple[SearchParam, str]  # the component's own definition, its expression
+
+
+@cache
+def composite_parts(definition: SearchParam) -> tuple[ComponentPart, ComponentPart] | None:
+    """The two components of a composite this server indexes and searches, or None.
+
+    search.html#composite: each component is a parameter of its own (its definition url
+    names it, and its type says how its part of the value is read); the component
+    expression is relative to each item of the composite's own expression. Composites of
+    two value-typed components are supported (every R4B composite but MolecularSequence's
+    three-component coordinates, whose components also reach outside the base item).
+    """
+    if definition.type != "composite" or len(definition.components) != 2:
+        return None
+    parts = []
+    for url, expression in definition.components:
+        component = _by_url().get(url)
+        if component is None or component.type not in COMPONENT_TYPES or not expression:
+            return None
+        parts.append((component, expression))
+    return parts[0], parts[1]

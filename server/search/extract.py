@@ -2,9 +2,11 @@
 
 ``extract(resource)`` returns the ``ResourceIndex`` (rows described in ``index.py``) for
 every token, string, reference, date, number, quantity and uri parameter that
-``definitions.params_for`` lists for the resource's type. Composite and special
-parameters are left to the search layer; ``_id`` and ``_lastUpdated`` are columns of
-the store. See https://hl7.org/fhir/R4B/search.html.
+``definitions.params_for`` lists for the resource's type, and for every two-component
+composite (``definitions.composite_parts``): one row per pair of component values found
+in the same item of the composite's base (search.html#composite). Special parameters
+are left to the search layer; ``_id`` and ``_lastUpdated`` are columns of the store.
+See https://hl7.org/fhir/R4B/search.html.
 
 Each type's parameters are compiled once, on first use, into a plan: direct JSON walks
 (``paths.py``) grouped by the resource's top-level key, so a resource only pays for the
@@ -22,10 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from server.search.definitions import SearchParam, params_for, resource_types
-from server.search.index import ResourceIndex
-from server.search.paths import Path, Step, Unsupported, compile_expression
-from server.search.rows import Converter, converter, guess_type
+from server.search.definitions import SearchParam, composite_parts, params_for, resource_types
+from server.search.index import Part, ResourceIndex
+from server.search.paths import Path, Step, Unsupported, compile_expression, compile_relative
+from server.search.rows import Converter, composite_parts_of, converter, guess_type
 
 __all__ = ["Plan", "compile_plan", "extract", "fallback_params", "unindexed_paths"]
 
@@ -33,9 +35,21 @@ log = logging.getLogger(__name__)
 
 _EXTRACTED = frozenset({"token", "string", "reference", "date", "number", "quantity", "uri"})
 _STORE_COLUMNS = frozenset({"_id", "_lastUpdated"})
-_ROW_LISTS = ("tokens", "strings", "references", "dates", "numbers", "quantities", "uris")
+_ROW_LISTS = ("tokens", "strings", "references", "dates", "numbers", "quantities", "uris",
+              "composites")
 
 Accessor = tuple[tuple[Step, ...], str, Converter]  # steps after the first key, code, converter
+#: One component of a composite: a key naming it within one extraction (components with
+#: the same type and expression give the same values), its parameter type, the
+#: (steps, converter) pairs relative to a base item, and the JSON keys of a base item
+#: that any of them starts with (a cheap "absent" test before walking).
+Component = tuple[tuple[str, str], str, tuple[tuple[tuple[Step, ...], Converter], ...],
+                  frozenset[str]]
+#: A composite on one base path: its code and its two components compiled relative to
+#: the base items.
+CompositeAccessor = tuple[str, Component, Component]
+#: The composites of one base path (steps from the resource to the base items).
+CompositeBase = tuple[tuple[Step, ...], tuple[CompositeAccessor, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,7 @@ class Plan:
     fallback: tuple[tuple[str, str, Callable[[dict], list]], ...] = ()
     fallback_reasons: tuple[tuple[str, str], ...] = ()
     unindexed: tuple[tuple[str, str, str], ...] = ()  # code, parameter type, FHIR type
+    composites: tuple[CompositeBase, ...] = ()
 
 
 def _compile_fhirpath(expression: str) -> Callable[[dict], list]:
@@ -69,8 +84,19 @@ def compile_plan(resource_type: str, params: Iterable[SearchParam]) -> Plan:
     """
     by_key: dict[str, list[Accessor]] = {}
     presence, fallback, reasons, unindexed = [], [], [], []
+    composites: dict[tuple[Step, ...], list[CompositeAccessor]] = {}
     for param in params:
         code = param.code
+        if param.type == "composite":
+            try:
+                found = _compile_composite(param, resource_type)
+            except Unsupported as reason:
+                log.warning("%s:%s is not indexed (%s)", resource_type, code, reason)
+                reasons.append((code, f"composite not indexed: {reason}"))
+                continue
+            for steps, first, second in found:
+                composites.setdefault(steps, []).append((code, first, second))
+            continue
         if param.type not in _EXTRACTED or code in _STORE_COLUMNS or not param.expression:
             continue
         try:
@@ -96,7 +122,37 @@ def compile_plan(resource_type: str, params: Iterable[SearchParam]) -> Plan:
         fallback=tuple(fallback),
         fallback_reasons=tuple(reasons),
         unindexed=tuple(dict.fromkeys(unindexed)),
+        composites=tuple((steps, tuple(found)) for steps, found in composites.items()),
     )
+
+
+def _compile_composite(param: SearchParam, resource_type: str
+                       ) -> list[tuple[tuple[Step, ...], Component, Component]]:
+    """The base paths, each with its relative component paths, of a supported composite
+    (none when ``definitions.composite_parts`` does not support it or it reaches nothing
+    in ``resource_type``). ``Observation | Observation.component`` has two bases of
+    different element types: components compile against each."""
+    parts = composite_parts(param)
+    if parts is None or not param.expression:
+        return []
+    bases = []
+    for base in compile_expression(param.expression, resource_type):
+        if base.presence:
+            raise Unsupported("presence test as a composite base")
+        components = []
+        for definition, expression in parts:
+            accessors = []
+            for path in compile_relative(expression, resource_type, base):
+                convert = converter(definition.type, path.fhir_type)
+                if convert is not None:
+                    accessors.append((path.steps, convert))
+            if any(not steps or steps[0].__class__ is not str for steps, _ in accessors):
+                raise Unsupported(f"component {expression!r} does not start with an element")
+            keys = frozenset(steps[0] for steps, _ in accessors)
+            components.append(((definition.type, expression), definition.type,
+                               tuple(accessors), keys))  # type: ignore[arg-type]
+        bases.append((base.steps, components[0], components[1]))
+    return bases
 
 
 @cache
@@ -140,6 +196,44 @@ def _run_fallback(resource: dict, plan: Plan, index: ResourceIndex) -> None:
                 convert(code, value, index)
 
 
+def _component_parts(item: object, component: Component, seen: dict,
+                     scratch: ResourceIndex) -> list[Part]:
+    key = (id(item), component[0])
+    parts = seen.get(key)
+    if parts is None:
+        for steps, convert in component[2]:
+            for value in _walk((item,), steps):
+                convert("", value, scratch)
+        parts = seen[key] = composite_parts_of(component[1], scratch)
+    return parts
+
+
+def _run_composites(resource: dict, plan: Plan, index: ResourceIndex) -> None:
+    """One row per pair of component values of the same base item (search.html#composite).
+
+    Each base path is walked once for all its composites, and component values are kept
+    per (item, component) for this resource: composites share components
+    (``Observation.code`` is the first of six).
+    """
+    seen: dict = {}
+    scratch = ResourceIndex()
+    rows = index.composites
+    for steps, composites in plan.composites:
+        for item in _walk((resource,), steps) if steps else (resource,):
+            if item.__class__ is not dict:
+                continue
+            for code, first, second in composites:
+                if first[3].isdisjoint(item) or second[3].isdisjoint(item):  # type: ignore[arg-type]
+                    continue
+                parts_a = _component_parts(item, first, seen, scratch)
+                if not parts_a:
+                    continue
+                parts_b = _component_parts(item, second, seen, scratch)
+                for a in parts_a:
+                    for b in parts_b:
+                        rows.append((code, *a, *b))
+
+
 def extract(resource: dict, plan: Plan | None = None) -> ResourceIndex:
     """The search index rows of one resource, deduplicated (empty for an unknown type).
 
@@ -167,6 +261,8 @@ def extract(resource: dict, plan: Plan | None = None) -> ResourceIndex:
         index.tokens.append((code, None, "true" if present else "false", None))
     if plan.fallback:
         _run_fallback(resource, plan, index)
+    if plan.composites:
+        _run_composites(resource, plan, index)
     for name in _ROW_LISTS:
         rows = getattr(index, name)
         if len(rows) > 1:

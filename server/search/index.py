@@ -21,6 +21,27 @@ Row shapes (``param`` is the SearchParameter ``code``, e.g. ``identifier``, ``_t
   (``100`` -> [99.5, 100.5]).
 - quantities: (param, system, code, unit, value, low, high)
 - uris:       (param, uri)
+- composites: (param, *part1, *part2)  one row per combination of component values of
+  the SAME item of the composite's base expression (search.html#composite), so
+  ``code-value-quantity`` only matches a code and a value of one component. A part is
+  ``(k1, k2, k3, value, low, high)``, filled per component type from that type's row:
+
+  ==========  ===========  ===========  =======  =====  ====  ====
+  type        k1           k2           k3       value  low   high
+  ==========  ===========  ===========  =======  =====  ====  ====
+  token       code         system       -        -      -     -
+  reference   target_id    target_type  url      -      -     -
+  string      normalized   exact        -        -      -     -
+  uri         uri          -            -        -      -     -
+  quantity    code         system       unit     value  low   high
+  number      -            -            -        value  low   high
+  date        -            -            -        -      low   high
+  ==========  ===========  ===========  =======  =====  ====  ====
+
+  The store indexes (type, param, part1 k1, part1 k2): every composite is a lookup on
+  its first component's code (or target id), then a check of the second part. Token
+  rows with neither code nor system (a CodeableConcept's text) are not composited: no
+  modifier, hence no ``:text``, applies to a composite.
 """
 
 from __future__ import annotations
@@ -37,6 +58,8 @@ DateRow = tuple[str, int, int]
 NumberRow = tuple[str, float, float, float]
 QuantityRow = tuple[str, str | None, str | None, str | None, float, float, float]
 UriRow = tuple[str, str]
+Part = tuple[str | None, str | None, str | None, float | None, float | None, float | None]
+CompositeRow = tuple  # (param, *Part, *Part): 13 values
 
 
 @dataclass(slots=True)
@@ -50,3 +73,4 @@ class ResourceIndex:
     numbers: list[NumberRow] = field(default_factory=list)
     quantities: list[QuantityRow] = field(default_factory=list)
     uris: list[UriRow] = field(default_factory=list)
+    composites: list[CompositeRow] = field(default_factory=list)

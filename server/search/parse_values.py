@@ -1,7 +1,8 @@
 """Search values of one parameter -> ``Condition``, by parameter type and modifier.
 
 Each parameter type reads its values the way https://hl7.org/fhir/R4B/search.html says
-(#token, #reference, #string, #uri, #date, #number, #quantity, #modifiers, #prefix) and
+(#token, #reference, #string, #uri, #date, #number, #quantity, #composite, #modifiers,
+#prefix) and
 normalises them exactly as extraction normalised the indexed values
 (``server/search/values.py``), so the store compares like with like. Malformed values
 are a 400; modifiers and parameter types this server does not apply are ``Unsupported``.
@@ -13,13 +14,14 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from server import errors
-from server.search.definitions import SearchParam
+from server.search.definitions import SearchParam, composite_parts
 from server.search.query import Condition, RangeValue, ReferenceValue, TokenValue
 from server.search.syntax import ID, Unsupported, split, unescape
 from server.search.values import date_bounds, normalize, number_bounds
 
 #: Modifiers applied, per parameter type (the CapabilityStatement lists these).
-#: search.html#modifiers: ``missing`` for every type; composite and special are not applied.
+#: search.html#modifiers: ``missing`` for every type; special is not applied. Composites
+#: are applied per parameter (``supports``): those of two value-typed components.
 MODIFIERS: dict[str, tuple[str, ...]] = {
     "token": ("missing", "not", "text"),
     "reference": ("missing", "identifier"),
@@ -28,19 +30,26 @@ MODIFIERS: dict[str, tuple[str, ...]] = {
     "date": ("missing",),
     "number": ("missing",),
     "quantity": ("missing",),
+    "composite": ("missing",),
 }
 
 #: search.html#prefix: the comparison prefixes of date, number and quantity values.
 PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
 
 _BAR = re.compile(r"(?<!\\)\|")
+_DOLLAR = re.compile(r"(?<!\\)\$")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_SEGMENTS = 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def supports(definition: SearchParam) -> bool:
-    """Whether this parser turns values of ``definition``'s type into conditions."""
+    """Whether this parser turns values of ``definition`` into conditions: every
+    parameter of the types in ``MODIFIERS``, composites only when their two components
+    are indexed (``definitions.composite_parts``; not MolecularSequence's three-part
+    coordinates)."""
+    if definition.type == "composite":
+        return composite_parts(definition) is not None
     return definition.type in MODIFIERS
 
 
@@ -84,7 +93,49 @@ def condition(definition: SearchParam, modifier: str | None, value: str) -> Cond
         return Condition(code, kind, tuple(_date(v) for v in values))
     if kind == "number":
         return Condition(code, "number", tuple(_number(v) for v in values))
+    if kind == "composite":
+        return Condition(code, "composite", tuple(_composite(definition, v) for v in values))
     return Condition(code, "quantity", tuple(_quantity(v) for v in values))
+
+
+def _composite(definition: SearchParam, value: str) -> tuple[Condition, Condition]:
+    """``part1$part2`` (search.html#composite): each part read as a value of its
+    component's own type (prefixes and precision included), ``\\$`` a literal dollar.
+
+    The parts become one-value conditions of the component types, matched on the same
+    index row (``server/store/sqlite_conditions.py``): a code and a value of the same
+    component, never of two different ones.
+    """
+    parts = _DOLLAR.split(value)
+    components = composite_parts(definition)
+    if components is None:  # supports() said so already
+        raise Unsupported
+    if len(parts) != len(components) or not all(parts):
+        raise errors.invalid(f"{definition.code} takes {len(components)} values joined by $ "
+                             "(a literal $ is written \\$)")
+    first, second = (_component(component, part)
+                     for (component, _), part in zip(components, parts, strict=True))
+    return first, second
+
+
+def _component(component: SearchParam, text: str) -> Condition:
+    """One part of a composite value, as a condition on that component's type."""
+    kind = component.type
+    if kind == "token":
+        value: object = _token(text)
+    elif kind == "reference":
+        value = _reference(text, None, component.target)
+    elif kind == "string":
+        value = _text(text)
+    elif kind == "uri":
+        value = unescape(text)
+    elif kind == "date":
+        value = _date(text)
+    elif kind == "number":
+        value = _number(text)
+    else:
+        value = _quantity(text)
+    return Condition(component.code, kind, (value,))
 
 
 def _missing(code: str, kind: str, value: str) -> Condition:

@@ -26,7 +26,7 @@ from profiles.r4b import element_types
 from server.search.definitions import resource_types
 from server.search.values import parse_reference
 
-__all__ = ["Path", "Unsupported", "compile_expression", "split_union"]
+__all__ = ["Path", "Unsupported", "compile_expression", "compile_relative", "split_union"]
 
 Step = str | int | Callable[[object], bool]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -51,12 +51,14 @@ class Path:
     A step is a JSON key to follow (lists are flattened), an int that keeps only the n-th
     value of the collection, or a predicate that keeps only the values it accepts.
     ``presence`` marks the ``exists() and != false`` form, whose value is one boolean for
-    the whole resource.
+    the whole resource. ``element`` is the element definition path reached (e.g.
+    ``Observation.component``): the context of expressions relative to these values.
     """
 
     steps: tuple[Step, ...]
     fhir_type: str
     presence: bool = False
+    element: str = ""
 
 
 def split_union(expression: str) -> list[str]:
@@ -175,11 +177,15 @@ def _apply(branches: list[Branch], segment: str) -> list[Branch]:
     raise Unsupported(f"cannot compile {segment!r}")
 
 
-def _compile_path(path: str, resource_type: str) -> list[Path]:
+def _compile_path(path: str, resource_type: str, context: tuple[str, str] | None = None
+                  ) -> list[Path]:
     segments = _split_steps(path)
     types = element_types()
     root = segments[0]
-    if root in (resource_type, "Resource") or (
+    if context is not None:
+        if not _IDENT.fullmatch(root) or root[:1].isupper():
+            raise Unsupported(f"relative expression rooted at {root}")
+    elif root in (resource_type, "Resource") or (
         root == "DomainResource" and types.get(resource_type) == ["DomainResource"]
     ):
         segments = segments[1:]
@@ -187,25 +193,27 @@ def _compile_path(path: str, resource_type: str) -> list[Path]:
         if root in types and "." not in root:
             return []  # an alternative for another resource type of a shared parameter
         raise Unsupported(f"unknown root {root}")
-    branches: list[Branch] = [((), resource_type, resource_type)]
+    element, fhir_type = context or (resource_type, resource_type)
+    branches: list[Branch] = [((), element, fhir_type)]
     for segment in segments:
         branches = _apply(branches, segment)
-    return [Path(steps, fhir_type) for steps, _, fhir_type in branches]
+    return [Path(steps, fhir_type, element=element) for steps, element, fhir_type in branches]
 
 
-def _compile_alternative(alternative: str, resource_type: str) -> list[Path]:
+def _compile_alternative(alternative: str, resource_type: str,
+                         context: tuple[str, str] | None = None) -> list[Path]:
     if m := _PRESENCE.fullmatch(alternative):
         if m.group(1).strip() != m.group(2).strip():
             raise Unsupported(alternative)
-        paths = _compile_path(m.group(1).strip(), resource_type)
-        return [Path(p.steps, p.fhir_type, presence=True) for p in paths]
+        paths = _compile_path(m.group(1).strip(), resource_type, context)
+        return [Path(p.steps, p.fhir_type, True, p.element) for p in paths]
     if m := _AS_OPERATOR.fullmatch(alternative):
         inner, wanted, rest = m.groups()
         if "|" in inner or "(" in inner:
             raise Unsupported(alternative)
         path = f"{inner}.as({wanted})" + (rest or "")
-        return _compile_path(path, resource_type)
-    return _compile_path(alternative, resource_type)
+        return _compile_path(path, resource_type, context)
+    return _compile_path(alternative, resource_type, context)
 
 
 def compile_expression(expression: str, resource_type: str) -> list[Path]:
@@ -219,4 +227,21 @@ def compile_expression(expression: str, resource_type: str) -> list[Path]:
         paths.extend(_compile_alternative(alternative, resource_type))
     if len({p.presence for p in paths}) > 1:
         raise Unsupported("presence test mixed with values")
+    return paths
+
+
+def compile_relative(expression: str, resource_type: str, context: Path) -> list[Path]:
+    """The paths by which ``expression`` reaches values from each value ``context``
+    reaches (steps relative to that value), e.g. a composite's component ``code`` from
+    its base ``Observation.component`` (search.html#composite).
+
+    Raises ``Unsupported`` like ``compile_expression`` (also for ``%resource``, which
+    leaves the context).
+    """
+    where = (context.element or resource_type, context.fhir_type)
+    paths: list[Path] = []
+    for alternative in split_union(expression):
+        paths.extend(_compile_alternative(alternative, resource_type, where))
+    if any(p.presence for p in paths):
+        raise Unsupported("presence test in a relative expression")
     return paths

@@ -80,6 +80,8 @@ class Condition:
     - ``reference``: ``ReferenceValue``s (a ``:[type]`` modifier is already in them);
     - ``date``, ``number``, ``quantity``, ``last_updated``: ``RangeValue``s;
     - ``missing``: one bool; ``modifier`` holds the parameter's type (which index);
+    - ``composite``: ``(Condition, Condition)`` pairs, each a one-value condition of its
+      component's type, matched on the same index row (the same item of the resource);
     - ``chain``: one ``Chain``; ``has``: one ``Has`` (``param`` is the ``_has`` name).
     """
 

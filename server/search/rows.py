@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from server.search.definitions import resource_types
-from server.search.index import DATE_MAX, DATE_MIN, ResourceIndex
+from server.search.index import DATE_MAX, DATE_MIN, Part, ResourceIndex
 from server.search.values import (
     date_bounds,
     normalize,
@@ -24,7 +24,7 @@ from server.search.values import (
     parse_reference,
 )
 
-__all__ = ["Converter", "converter", "guess_type"]
+__all__ = ["Converter", "composite_parts_of", "converter", "guess_type"]
 
 Converter = Callable[[str, object, ResourceIndex], None]
 _INF = float("inf")
@@ -270,6 +270,44 @@ _TABLE: dict[tuple[str, str], Converter] = {
 def converter(param_type: str, fhir_type: str) -> Converter | None:
     """The row maker for elements of ``fhir_type`` under a ``param_type`` parameter."""
     return _TABLE.get((param_type, fhir_type))
+
+
+# -- composite parts: search.html#composite (layout in index.py) -------------------------
+
+_NO_NUMBERS = (None, None, None)
+
+
+_PART_LISTS = {"token": "tokens", "reference": "references", "quantity": "quantities",
+               "date": "dates", "string": "strings", "number": "numbers", "uri": "uris"}
+
+
+def composite_parts_of(param_type: str, scratch: ResourceIndex) -> list[Part]:
+    """The composite parts of the rows that ``param_type`` converters wrote to
+    ``scratch``, which is left empty again for the next component.
+
+    A component's values are computed by the same converters as the component parameter's
+    own rows, into a scratch index, and re-laid as parts (``index.py``); the
+    ``<code>:identifier`` tokens of a reference stay out (no modifier on composites).
+    """
+    rows = getattr(scratch, _PART_LISTS[param_type])
+    if param_type == "token":
+        parts = [(r[2], r[1], None, *_NO_NUMBERS) for r in rows
+                 if r[2] is not None or r[1] is not None]
+    elif param_type == "reference":
+        parts = [(r[2], r[1], r[4], *_NO_NUMBERS) for r in rows]
+        scratch.tokens.clear()
+    elif param_type == "quantity":
+        parts = [(r[2], r[1], r[3], r[4], r[5], r[6]) for r in rows]
+    elif param_type == "date":
+        parts = [(None, None, None, None, r[1], r[2]) for r in rows]
+    elif param_type == "string":
+        parts = [(r[1], r[2], None, *_NO_NUMBERS) for r in rows]
+    elif param_type == "number":
+        parts = [(None, None, None, r[1], r[2], r[3]) for r in rows]
+    else:
+        parts = [(r[1], None, None, *_NO_NUMBERS) for r in rows]
+    rows.clear()
+    return parts  # type: ignore[return-value]
 
 
 def guess_type(value: object, param_type: str) -> str | None:

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS resource (
     UNIQUE (type, id)
 );
 CREATE INDEX IF NOT EXISTS resource_type_lu ON resource (type, lu_us);
+-- a type's resources in rid order (a broad search walks them; see sqlite_search.py)
+CREATE INDEX IF NOT EXISTS resource_type ON resource (type);
 
 CREATE TABLE IF NOT EXISTS resource_version (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,6 +87,17 @@ CREATE TABLE IF NOT EXISTS idx_uri (
 );
 CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (type, param, uri);
 CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid);
+
+-- composite parameters: one row per pair of component values of one base item; a part is
+-- (k1, k2, k3, value, low, high), laid out per component type (server/search/index.py).
+-- Numeric part columns have no declared type, so dates stay exact integers.
+CREATE TABLE IF NOT EXISTS idx_composite (
+    rid INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    a_k1 TEXT, a_k2 TEXT, a_k3 TEXT, a_value, a_low, a_high,
+    b_k1 TEXT, b_k2 TEXT, b_k3 TEXT, b_value, b_low, b_high
+);
+CREATE INDEX IF NOT EXISTS idx_composite_first ON idx_composite (type, param, a_k1, a_k2);
+CREATE INDEX IF NOT EXISTS idx_composite_rid ON idx_composite (rid);
 
 CREATE TABLE IF NOT EXISTS resource_access (
     key TEXT NOT NULL, rid INTEGER NOT NULL,

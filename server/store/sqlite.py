@@ -60,6 +60,9 @@ _INDEX_INSERTS = {
     "quantities": "INSERT INTO idx_quantity (rid, type, param, system, code, unit, value, low,"
                   " high) VALUES (?,?,?,?,?,?,?,?,?)",
     "uris": "INSERT INTO idx_uri (rid, type, param, uri) VALUES (?,?,?,?)",
+    "composites": "INSERT INTO idx_composite (rid, type, param, a_k1, a_k2, a_k3, a_value, a_low,"
+                  " a_high, b_k1, b_k2, b_k3, b_value, b_low, b_high)"
+                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 }
 _BUFFERED = {
     **_INDEX_INSERTS,
@@ -67,7 +70,7 @@ _BUFFERED = {
     "outbox": "INSERT INTO outbox (type, id, version, method, at) VALUES (?,?,?,?,?)",
 }
 _INDEX_TABLES = ("idx_token", "idx_string", "idx_reference", "idx_date", "idx_number",
-                 "idx_quantity", "idx_uri", "resource_access")
+                 "idx_quantity", "idx_uri", "idx_composite", "resource_access")
 
 
 def path_of(url: str) -> Path:

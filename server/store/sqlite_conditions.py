@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from server.search.parse_values import uri_segments
-from server.search.query import Condition, RangeValue
+from server.search.query import Condition, RangeValue, ReferenceValue, TokenValue
 from server.search.values import normalize
 from server.store.port import UNRESTRICTED, AccessFilter
 
@@ -27,9 +27,37 @@ class Target:
     rid: str = "r.rid"
     id: str = "r.id"
     access: AccessFilter = UNRESTRICTED
+    #: How a condition on an index table is written: ``in`` (the set of matching rids,
+    #: for conditions that select few resources), ``exists`` (a probe per candidate
+    #: row, for walking the resources in order when most of them match) or ``sample``
+    #: (how many index rows match, counted up to ``SAMPLE``; see ``sample``).
+    form: str = "in"
+
+
+#: The bound of ``sample``: a condition matching at least this many index rows is
+#: "broad" (``sqlite_search`` then walks the resources instead of listing the matches).
+SAMPLE = 2000
 
 
 _RANGE_KINDS = frozenset({"date", "last_updated", "number", "quantity"})
+
+#: A value kind's logical column names -> the SQL columns holding them. The kind's own
+#: table uses the names as they are; a composite's two parts live in the column groups
+#: ``a_*``/``b_*`` of ``idx_composite``, laid out as ``server/search/index.py`` says.
+Columns = dict[str, str]
+_NAMES = ("code", "system", "text", "target_id", "target_type", "url", "normalized",
+          "exact", "uri", "unit", "value", "low", "high")
+_PLAIN: Columns = {name: name for name in _NAMES}
+
+
+def _part_columns(prefix: str) -> Columns:
+    k1, k2, k3 = (f"{prefix}_k{n}" for n in (1, 2, 3))
+    return {"code": k1, "system": k2, "unit": k3, "target_id": k1, "target_type": k2,
+            "url": k3, "normalized": k1, "exact": k2, "uri": k1, "value": f"{prefix}_value",
+            "low": f"{prefix}_low", "high": f"{prefix}_high"}
+
+
+_PART_A, _PART_B = _part_columns("a"), _part_columns("b")
 
 #: (target, condition) -> (SQL fragment, arguments)
 Builder = Callable[[Target, Condition], tuple[str, list]]
@@ -64,7 +92,9 @@ def drives(condition: Condition) -> bool:
     rather than from every resource of the type).
 
     Negations (``:not``, ``ne``, ``:missing=true``) select what the index does *not*
-    hold, so they need every resource of the type and never drive.
+    hold, so they need every resource of the type and never drive. A composite always
+    drives: its first part is looked up by code or id (a ``ne`` second part only narrows
+    the rows found).
     """
     if condition.kind == "missing":
         return condition.values == (False,)
@@ -83,12 +113,27 @@ def _id(target: Target, condition: Condition) -> tuple[str, list]:
             f"({','.join('?' * len(ids))}))", [target.type, *ids])
 
 
+def sample(target: Target, condition: Condition) -> tuple[str, list] | None:
+    """SQL counting the index rows ``condition`` matches, up to ``SAMPLE`` (a bounded
+    walk of its index); None when the condition is not a lookup on one index table."""
+    if condition.kind not in _SAMPLED or not drives(condition):
+        return None
+    return BUILDERS[condition.kind](replace(target, form="sample"), condition)
+
+
 def _rows(target: Target, table: str, param: str, ors: list[str], args: list,
           negate: bool = False) -> tuple[str, list]:
-    """``rid [NOT] IN`` the rows of one parameter of ``table`` matching any of ``ors``."""
-    return (f"{target.rid} {'NOT ' if negate else ''}IN (SELECT rid FROM {table} "
-            f"WHERE type = ? AND param = ? AND ({' OR '.join(ors)}))",
-            [target.type, param, *args])
+    """The rows of one parameter of ``table`` matching any of ``ors``, in the target's
+    form: ``rid [NOT] IN (...)``, ``[NOT] EXISTS (...)`` probing by rid, or a count."""
+    match = f"type = ? AND param = ? AND ({' OR '.join(ors)})"
+    args = [target.type, param, *args]
+    not_ = "NOT " if negate else ""
+    if target.form == "exists":
+        return (f"{not_}EXISTS (SELECT 1 FROM {table} INDEXED BY {table}_rid "
+                f"WHERE rid = {target.rid} AND {match})", args)
+    if target.form == "sample":
+        return f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {match} LIMIT {SAMPLE})", args
+    return f"{target.rid} {not_}IN (SELECT rid FROM {table} WHERE {match})", args
 
 
 def _token(target: Target, condition: Condition) -> tuple[str, list]:
@@ -104,34 +149,43 @@ def _token(target: Target, condition: Condition) -> tuple[str, list]:
         return _rows(target, "idx_token", condition.param, ors, args)
     ors, args = [], []
     for value in condition.values:
-        parts = []
-        if value.code is not None:
-            parts.append("code = ?")
-            args.append(value.code)
-        if value.system == "":
-            parts.append("system IS NULL")
-        elif value.system is not None:
-            parts.append("system = ?")
-            args.append(value.system)
-        ors.append("(" + " AND ".join(parts or ["1"]) + ")")
+        sql, values = _token_value(value, _PLAIN)
+        ors.append(sql)
+        args.extend(values)
     param = condition.param
     if condition.modifier == "identifier":
         param += ":identifier"
     return _rows(target, "idx_token", param, ors, args, negate=condition.modifier == "not")
 
 
+def _token_value(value: TokenValue, c: Columns) -> tuple[str, list]:
+    """One ``[system]|[code]`` (search.html#token): ``|code`` is a code without system."""
+    parts, args = [], []
+    if value.code is not None:
+        parts.append(f"{c['code']} = ?")
+        args.append(value.code)
+    if value.system == "":
+        parts.append(f"{c['system']} IS NULL")
+    elif value.system is not None:
+        parts.append(f"{c['system']} = ?")
+        args.append(value.system)
+    return "(" + " AND ".join(parts or ["1"]) + ")", args
+
+
+def _reference_value(value: ReferenceValue, c: Columns) -> tuple[str, list]:
+    if value.url is not None:
+        return f"{c['url']} = ?", [value.url]
+    if value.type is None:
+        return f"{c['target_id']} = ?", [value.id]
+    return f"({c['target_id']} = ? AND {c['target_type']} = ?)", [value.id, value.type]
+
+
 def _reference(target: Target, condition: Condition) -> tuple[str, list]:
     ors, args = [], []
     for value in condition.values:
-        if value.url is not None:
-            ors.append("url = ?")
-            args.append(value.url)
-        elif value.type is None:
-            ors.append("target_id = ?")
-            args.append(value.id)
-        else:
-            ors.append("(target_id = ? AND target_type = ?)")
-            args.extend((value.id, value.type))
+        sql, values = _reference_value(value, _PLAIN)
+        ors.append(sql)
+        args.extend(values)
     return _rows(target, "idx_reference", condition.param, ors, args)
 
 
@@ -161,16 +215,19 @@ def _string(target: Target, condition: Condition) -> tuple[str, list]:
     lookup first: equal texts normalise alike), ``:contains`` anywhere in it."""
     ors, args = [], []
     for value in condition.values:
-        if condition.modifier == "exact":
-            ors.append("(normalized = ? AND exact = ?)")
-            args.extend((normalize(value), value))
-        elif condition.modifier == "contains":
-            ors.append("normalized LIKE ? ESCAPE '\\'")
-            args.append(f"%{_like(value)}%")
-        else:
-            ors.append("(normalized >= ? AND normalized < ?)")
-            args.extend((value, _after_prefix(value)))
+        sql, values = _string_value(value, condition.modifier, _PLAIN)
+        ors.append(sql)
+        args.extend(values)
     return _rows(target, "idx_string", condition.param, ors, args)
+
+
+def _string_value(value: str, modifier: str | None, c: Columns) -> tuple[str, list]:
+    normalized = c["normalized"]
+    if modifier == "exact":
+        return f"({normalized} = ? AND {c['exact']} = ?)", [normalize(value), value]
+    if modifier == "contains":
+        return f"{normalized} LIKE ? ESCAPE '\\'", [f"%{_like(value)}%"]
+    return f"({normalized} >= ? AND {normalized} < ?)", [value, _after_prefix(value)]
 
 
 def _uri(target: Target, condition: Condition) -> tuple[str, list]:
@@ -250,14 +307,17 @@ def _last_updated(target: Target, condition: Condition) -> tuple[str, list]:
             f"AND ({' OR '.join(ors)}))", args)
 
 
-# A number row is a point when its bounds are just the precision around its value (an
-# integer or decimal); otherwise (a Range, a comparator, an open end) it is a range.
-_POINT = "abs((high - value) - (value - low)) <= 1e-9 * max(1.0, abs(value))"
-_T_LOW = f"(CASE WHEN {_POINT} THEN value ELSE low END)"
-_T_HIGH = f"(CASE WHEN {_POINT} THEN value ELSE high END)"
+def _compared(c: Columns) -> tuple[str, str]:
+    """The low and high an indexed number is compared by: a row is a point when its
+    bounds are just the precision around its value (an integer or decimal); otherwise
+    (a Range, a comparator, an open end) it is a range."""
+    value, low, high = c["value"], c["low"], c["high"]
+    point = f"abs(({high} - {value}) - ({value} - {low})) <= 1e-9 * max(1.0, abs({value}))"
+    return (f"(CASE WHEN {point} THEN {value} ELSE {low} END)",
+            f"(CASE WHEN {point} THEN {value} ELSE {high} END)")
 
 
-def _number_range(value: RangeValue) -> tuple[str, list]:
+def _number_range(value: RangeValue, c: Columns) -> tuple[str, list]:
     """One prefixed number against an indexed value (search.html#number).
 
     ``eq``/``ne``/``ap`` use the search value's precision (``100`` is [99.5, 100.5)); the
@@ -267,7 +327,8 @@ def _number_range(value: RangeValue) -> tuple[str, list]:
     within 10 % of the value (at least its precision), as the spec suggests.
     """
     s_low, s_high, prefix = value.low, value.high, value.prefix
-    eq = f"({_T_LOW} >= ? AND {_T_HIGH} < ?)", [s_low, s_high]
+    t_low, t_high = _compared(c)
+    eq = f"({t_low} >= ? AND {t_high} < ?)", [s_low, s_high]
     if prefix == "eq":
         return eq
     if prefix == "ne":
@@ -275,17 +336,17 @@ def _number_range(value: RangeValue) -> tuple[str, list]:
     if prefix == "ap":
         middle = (s_low + s_high) / 2
         margin = max(abs(middle) / 10, (s_high - s_low) / 2)
-        return f"({_T_LOW} <= ? AND {_T_HIGH} >= ?)", [middle + margin, middle - margin]
-    column, operator = {"gt": (_T_HIGH, ">"), "ge": (_T_HIGH, ">="), "lt": (_T_LOW, "<"),
-                        "le": (_T_LOW, "<="), "sa": (_T_LOW, ">"),
-                        "eb": (_T_HIGH, "<")}[prefix]
+        return f"({t_low} <= ? AND {t_high} >= ?)", [middle + margin, middle - margin]
+    column, operator = {"gt": (t_high, ">"), "ge": (t_high, ">="), "lt": (t_low, "<"),
+                        "le": (t_low, "<="), "sa": (t_low, ">"),
+                        "eb": (t_high, "<")}[prefix]
     return f"{column} {operator} ?", [s_low]
 
 
 def _number(target: Target, condition: Condition) -> tuple[str, list]:
     ors, args = [], []
     for value in condition.values:
-        sql, values = _number_range(value)
+        sql, values = _number_range(value, _PLAIN)
         ors.append(sql)
         args.extend(values)
     return _rows(target, "idx_number", condition.param, ors, args)
@@ -296,26 +357,31 @@ def _quantity(target: Target, condition: Condition) -> tuple[str, list]:
     both, ``||code`` matches the code or the unit in any system."""
     ors, args = [], []
     for value in condition.values:
-        sql, values = _number_range(value)
-        parts = [sql]
-        if value.system is not None:
-            parts.append("system = ?")
-            values.append(value.system)
-            if value.code is not None:
-                parts.append("code = ?")
-                values.append(value.code)
-        elif value.code is not None:
-            parts.append("(code = ? OR unit = ?)")
-            values.extend((value.code, value.code))
-        ors.append("(" + " AND ".join(parts) + ")")
+        sql, values = _quantity_value(value, _PLAIN)
+        ors.append(sql)
         args.extend(values)
     return _rows(target, "idx_quantity", condition.param, ors, args)
+
+
+def _quantity_value(value: RangeValue, c: Columns) -> tuple[str, list]:
+    sql, values = _number_range(value, c)
+    parts = [sql]
+    if value.system is not None:
+        parts.append(f"{c['system']} = ?")
+        values.append(value.system)
+        if value.code is not None:
+            parts.append(f"{c['code']} = ?")
+            values.append(value.code)
+    elif value.code is not None:
+        parts.append(f"({c['code']} = ? OR {c['unit']} = ?)")
+        values.extend((value.code, value.code))
+    return "(" + " AND ".join(parts) + ")", values
 
 
 #: parameter type -> the index table of its rows (search.html#missing).
 _TABLES = {"token": "idx_token", "string": "idx_string", "reference": "idx_reference",
            "date": "idx_date", "number": "idx_number", "quantity": "idx_quantity",
-           "uri": "idx_uri"}
+           "uri": "idx_uri", "composite": "idx_composite"}
 
 
 def _missing(target: Target, condition: Condition) -> tuple[str, list]:
@@ -345,6 +411,45 @@ def _has(target: Target, condition: Condition) -> tuple[str, list]:
     return sqlite_chain.has(target, condition)
 
 
+def _part_value(part: Condition, c: Columns) -> tuple[str, list]:
+    """One component of a composite value (a one-value condition of the component's
+    type) against one part column group."""
+    (value,) = part.values
+    kind = part.kind
+    if kind == "token":
+        return _token_value(value, c)
+    if kind == "reference":
+        return _reference_value(value, c)
+    if kind == "string":
+        return _string_value(value, None, c)
+    if kind == "uri":
+        return f"{c['uri']} = ?", [value]
+    if kind == "date":
+        return _date_range(value, c["low"], c["high"])
+    if kind == "number":
+        return _number_range(value, c)
+    if kind == "quantity":
+        return _quantity_value(value, c)
+    raise ValueError(f"unsupported composite component kind {kind!r}")
+
+
+def _composite(target: Target, condition: Condition) -> tuple[str, list]:
+    """search.html#composite: both parts of a value must match the SAME index row (the
+    same base item: one component of an Observation), looked up by the first part's
+    code or id on ``(type, param, a_k1, a_k2)``."""
+    ors, args = [], []
+    for first, second in condition.values:
+        sql_a, args_a = _part_value(first, _PART_A)
+        sql_b, args_b = _part_value(second, _PART_B)
+        ors.append(f"({sql_a} AND {sql_b})")
+        args.extend(args_a + args_b)
+    return _rows(target, "idx_composite", condition.param, ors, args)
+
+
+#: Kinds whose builders are a lookup on one index table (``_rows``).
+_SAMPLED = frozenset({"token", "string", "reference", "uri", "date", "number", "quantity",
+                      "composite"})
+
 BUILDERS: dict[str, Builder] = {
     "id": _id,
     "token": _token,
@@ -355,6 +460,7 @@ BUILDERS: dict[str, Builder] = {
     "last_updated": _last_updated,
     "number": _number,
     "quantity": _quantity,
+    "composite": _composite,
     "missing": _missing,
     "chain": _chain,
     "has": _has,

@@ -8,10 +8,11 @@ only what the caller may see.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from server.search.query import HistoryQuery, SearchQuery, SortKey
 from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersion
-from server.store.sqlite_conditions import Target, drives, restrict
+from server.store.sqlite_conditions import SAMPLE, Target, drives, restrict, sample
 from server.store.sqlite_conditions import where as conditions_where
 from server.store.sqlite_include import Found, included
 
@@ -30,11 +31,17 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     shifts nor duplicates entries. The total is counted when asked (``query.total``) and
     otherwise only when it is free: a first page that holds every match.
     """
-    # With an indexed condition to start from, keep SQLite off the type index ("+"):
+    target = Target(query.type, access=access)
+    broad = not query.sort and _broad(conn, target, query.conditions)
+    # With a selective condition to start from, keep SQLite off the type index ("+"):
     # walking every resource of the type would make each lookup grow with the store.
-    driven = any(drives(c) for c in query.conditions)
+    # When every condition is broad, walking the type in rid order and probing each row
+    # finds a page after a few rows, where listing the matches would cost all of them.
+    driven = not broad and any(drives(c) for c in query.conditions)
     where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
-    fragments, values = conditions_where(Target(query.type, access=access), query.conditions)
+    if broad:
+        target = replace(target, form="exists")
+    fragments, values = conditions_where(target, query.conditions)
     where += fragments
     args += values
     restrict(where, args, "r.rid", access)
@@ -62,6 +69,19 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
                       next_cursor=last if rows and has_next else None,
                       previous_cursor=first if rows and has_previous else None,
                       included=extra)
+
+
+def _broad(conn: sqlite3.Connection, target: Target, conditions: tuple) -> bool:
+    """Whether every condition that could drive the query matches many resources
+    (at least ``SAMPLE`` index rows, counted by a bounded walk of its index)."""
+    driving = [c for c in conditions if drives(c)]
+    if not driving:
+        return False
+    for condition in driving:
+        counted = sample(target, condition)
+        if counted is None or conn.execute(*counted).fetchone()[0] < SAMPLE:
+            return False
+    return True
 
 
 def _position(row: tuple) -> tuple:

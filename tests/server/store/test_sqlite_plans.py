@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from server.search.query import Condition, SearchQuery, TokenValue
 from server.store import open_store
+from server.store.sqlite_conditions import SAMPLE
 from tests.server.store.test_contract import token_query, version, write
 
 
 def plans(store, query: SearchQuery) -> list[str]:
-    """The query plan of every statement ``store.search(query)`` runs."""
+    """The query plan of the page query(ies) ``store.search(query)`` runs."""
     statements: list[str] = []
     conn = store._conn()
     conn.set_trace_callback(statements.append)
@@ -17,7 +18,7 @@ def plans(store, query: SearchQuery) -> list[str]:
         store.search(query)
     finally:
         conn.set_trace_callback(None)
-    selects = [s for s in statements if s.startswith("SELECT")]
+    selects = [s for s in statements if s.startswith("SELECT r.rid")]  # the page query
     assert selects
     return [" | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {s}"))
             for s in selects]
@@ -35,5 +36,31 @@ def test_a_token_search_is_driven_by_the_value_index(tmp_path):
         negated = SearchQuery("Patient", (Condition("identifier", "token",
                                                     (TokenValue("run", "7"),), "not"),))
         assert [m.id for m in store.search(negated).matches][:2] == ["p0", "p1"]
+    finally:
+        store.close()
+
+
+def test_a_broad_search_walks_the_type_in_order_and_pages_like_a_narrow_one(tmp_path):
+    """When every condition matches many resources, the page is found by walking the
+    type in rid order and probing each row, not by listing every match first."""
+    store = open_store(f"sqlite:///{tmp_path / 'broad.db'}")
+    store.init()
+    try:
+        common = [("s", "common")]
+        write(store, *(version("Patient", f"p{i:05}", 1,
+                               codes=common + ([("s", "rare")] if i % 500 == 7 else []))
+                       for i in range(SAMPLE + 100)))
+        broad = token_query("Patient", "s", "common", count=10)
+        for plan in plans(store, broad):
+            assert "TEMP B-TREE" not in plan and "idx_token_rid" in plan, plan
+        first = store.search(broad)
+        second = store.search(token_query("Patient", "s", "common", count=10,
+                                          cursor=first.next_cursor))
+        assert [m.id for m in first.matches + second.matches] == \
+            [f"p{i:05}" for i in range(20)]
+        narrow = token_query("Patient", "s", "rare", count=3)
+        for plan in plans(store, narrow):
+            assert "idx_token_code" in plan and "resource_type (" not in plan, plan
+        assert [m.id for m in store.search(narrow).matches] == ["p00007", "p00507", "p01007"]
     finally:
         store.close()

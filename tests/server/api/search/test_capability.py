@@ -17,7 +17,7 @@ from tests.conftest import assert_outcome
 SAMPLED = ("Patient", "Observation", "Encounter", "Organization", "Consent", "Task")
 #: A value of each result parameter that any type accepts.
 RESULT_SAMPLES = {"_sort": "_id", "_count": "3", "_total": "accurate", "_summary": "true",
-                  "_elements": "id", "_include": None, "_revinclude": None}
+                  "_elements": "id", "_include": None, "_revinclude": None, "_has": "x"}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,8 @@ def test_every_listed_result_parameter_works(examples, statement, type):
             value = (resource(statement, type).get("searchRevInclude") or [None])[0]
         if value is None:
             continue
+        if name == "_has":  # Provenance.target may reference any type
+            name = "_has:Provenance:target:_id"
         bundle = examples.search(type, {name: value})
         assert not outcomes(bundle), (type, name)
 
@@ -103,10 +105,20 @@ def test_listed_modifiers_are_applied(examples, statement, type):
         documentation = entry.get("documentation", "")
         if not documentation.startswith("Modifiers: "):
             continue
-        for modifier in documentation.removeprefix("Modifiers: ").split(", "):
+        listed = documentation.removeprefix("Modifiers: ").split(". ")[0]
+        for modifier in listed.split(", "):
             value = MODIFIER_SAMPLES.get(modifier, "x")
             bundle = examples.search(type, {f"{entry['name']}{modifier}": value})
             assert not outcomes(bundle), (entry["name"], modifier)
+
+
+def test_reference_parameters_are_listed_as_chainable_and_chains_work(examples, statement):
+    entry = next(e for e in resource(statement, "Observation")["searchParam"]
+                 if e["name"] == "subject")
+    assert "Chainable" in entry["documentation"]
+    bundle = examples.search("Observation", {"subject:Patient.gender": "male"})
+    assert not outcomes(bundle)
+    assert any(e["name"] == "_has" for e in statement["rest"][0]["searchParam"])
 
 
 #: A valid value for each modifier (a ``:[type]`` modifier takes an id: "x").

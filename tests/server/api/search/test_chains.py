@@ -329,11 +329,10 @@ def test_unknown_reference_parameter_is_ignored_or_refused(examples):
     assert_outcome(response, 400)
 
 
-@pytest.mark.skipif(supports(params_for("Observation")["code-value-quantity"]),
-                    reason="composite parameters are supported now")
 @pytest.mark.parametrize("type,name", [
-    ("Patient", "_has:Observation:subject:code-value-quantity"),
-    ("Encounter", "subject:Patient._has:Observation:subject:code-value-quantity"),
+    ("Patient", "_has:MolecularSequence:patient:chromosome-variant-coordinate"),
+    ("Encounter",
+     "subject:Patient._has:MolecularSequence:patient:chromosome-variant-coordinate"),
 ])
 def test_unsupported_inner_parameter_is_ignored_or_refused(examples, type, name):
     bundle = examples.search(type, {name: "x$1", "_total": "accurate"})
