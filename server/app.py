@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from flask import Flask, jsonify
 
+from profiles import is_resource_type
+from profiles.r4b import summary_elements
 from server.access import AccessGate
 from server.api import flask_app, outcome
 from server.config import Settings
 from server.repository import Repository
+from server.search.definitions import params_for, resource_types
 from server.store import Store, open_store
 
 
@@ -24,6 +27,7 @@ class Services:
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    _load_definitions()
     store = store or open_store(settings.store)
     store.init()
     app = Flask("amparo")
@@ -38,3 +42,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return jsonify(status="ok")
 
     return app
+
+
+def _load_definitions() -> None:
+    """Load the R4B definitions the request paths use now, once per process, rather than
+    inside a worker's first requests (each would otherwise take a few hundred ms)."""
+    for type in resource_types():
+        params_for(type)
+    is_resource_type("Patient")  # the structure validator's model
+    summary_elements()

@@ -7,6 +7,8 @@ everything in it can be served as R4 (``server/api/versions.py``).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -56,7 +58,15 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def _base_url(services) -> str:
-    return services.settings.base_url or request.host_url.rstrip("/") + "/fhir"
+    return services.settings.base_url or _fhir_base(request.scheme, request.host,
+                                                     request.root_path)
+
+
+@lru_cache(maxsize=64)
+def _fhir_base(scheme: str, host: str, root: str) -> str:
+    """The FHIR base seen by the client (cached: Werkzeug's ``host_url`` rebuilds and
+    IRI-converts the whole URL on every request)."""
+    return f"{scheme}://{host}{root.rstrip('/')}/fhir"
 
 
 def _to_http(response: FhirResponse, version: str) -> Response:

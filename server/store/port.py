@@ -29,14 +29,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
 
 
-@dataclass(frozen=True, slots=True)
-class StoredVersion:
-    """One version of a resource as stored. ``body`` is its JSON (None when deleted)."""
+class StoredVersion(NamedTuple):
+    """One version of a resource as stored. ``body`` is its JSON (None when deleted).
+
+    A named tuple rather than a frozen dataclass: searches build one per row, and a
+    tuple is built several times faster."""
 
     type: str
     id: str
