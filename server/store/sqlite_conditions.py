@@ -113,6 +113,16 @@ def _id(target: Target, condition: Condition) -> tuple[str, list]:
             f"({','.join('?' * len(ids))}))", [target.type, *ids])
 
 
+def _any(values: tuple, build: Callable[[object], tuple[str, list]]) -> tuple[list[str], list]:
+    """The OR-ed values of one parameter: each value's SQL fragment, and all arguments."""
+    ors, args = [], []
+    for value in values:
+        sql, more = build(value)
+        ors.append(sql)
+        args.extend(more)
+    return ors, args
+
+
 def sample(target: Target, condition: Condition) -> tuple[str, list] | None:
     """SQL counting the index rows ``condition`` matches, up to ``SAMPLE`` (a bounded
     walk of its index); None when the condition is not a lookup on one index table."""
@@ -147,11 +157,7 @@ def _token(target: Target, condition: Condition) -> tuple[str, list]:
             ors.append("(text >= ? AND text < ?)")
             args.extend((text, _after_prefix(text)))
         return _rows(target, "idx_token", condition.param, ors, args)
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _token_value(value, _PLAIN)
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _token_value(value, _PLAIN))
     param = condition.param
     if condition.modifier == "identifier":
         param += ":identifier"
@@ -181,11 +187,7 @@ def _reference_value(value: ReferenceValue, c: Columns) -> tuple[str, list]:
 
 
 def _reference(target: Target, condition: Condition) -> tuple[str, list]:
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _reference_value(value, _PLAIN)
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _reference_value(value, _PLAIN))
     return _rows(target, "idx_reference", condition.param, ors, args)
 
 
@@ -213,11 +215,8 @@ def _string(target: Target, condition: Condition) -> tuple[str, list]:
     """search.html#string: starts-with on the normalised text by default (an index range,
     never a scan), ``:exact`` on the text as written (the normalised column narrows the
     lookup first: equal texts normalise alike), ``:contains`` anywhere in it."""
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _string_value(value, condition.modifier, _PLAIN)
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values,
+                     lambda value: _string_value(value, condition.modifier, _PLAIN))
     return _rows(target, "idx_string", condition.param, ors, args)
 
 
@@ -287,24 +286,16 @@ def _date_range(value: RangeValue, low: str, high: str) -> tuple[str, list]:
 
 
 def _date(target: Target, condition: Condition) -> tuple[str, list]:
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _date_range(value, "low", "high")
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _date_range(value, "low", "high"))
     return _rows(target, "idx_date", condition.param, ors, args)
 
 
 def _last_updated(target: Target, condition: Condition) -> tuple[str, list]:
     """``_lastUpdated``: the store's ``lu_us`` column, an instant (low = high), looked up
     on the ``(type, lu_us)`` index."""
-    ors, args = [], [target.type]
-    for value in condition.values:
-        sql, values = _date_range(value, "lu_us", "lu_us")
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _date_range(value, "lu_us", "lu_us"))
     return (f"{target.rid} IN (SELECT rid FROM resource WHERE type = ? "
-            f"AND ({' OR '.join(ors)}))", args)
+            f"AND ({' OR '.join(ors)}))", [target.type, *args])
 
 
 def _compared(c: Columns) -> tuple[str, str]:
@@ -344,22 +335,14 @@ def _number_range(value: RangeValue, c: Columns) -> tuple[str, list]:
 
 
 def _number(target: Target, condition: Condition) -> tuple[str, list]:
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _number_range(value, _PLAIN)
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _number_range(value, _PLAIN))
     return _rows(target, "idx_number", condition.param, ors, args)
 
 
 def _quantity(target: Target, condition: Condition) -> tuple[str, list]:
     """search.html#quantity: the number part as for numbers; ``|system|code`` must match
     both, ``||code`` matches the code or the unit in any system."""
-    ors, args = [], []
-    for value in condition.values:
-        sql, values = _quantity_value(value, _PLAIN)
-        ors.append(sql)
-        args.extend(values)
+    ors, args = _any(condition.values, lambda value: _quantity_value(value, _PLAIN))
     return _rows(target, "idx_quantity", condition.param, ors, args)
 
 
