@@ -36,7 +36,7 @@ class Target:
 
 #: The bound of ``sample``: a condition matching at least this many index rows is
 #: "broad" (``sqlite_search`` then walks the resources instead of listing the matches).
-SAMPLE = 2000
+SAMPLE = 100
 
 
 _RANGE_KINDS = frozenset({"date", "last_updated", "number", "quantity"})

@@ -22,6 +22,10 @@ _SELECT = (
 )
 
 
+#: Rows a broad search walks at most for its page (see ``_walk``).
+WALK = 1000
+
+
 def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -> SearchPage:
     """One page of ``query``'s matches, its total and its included resources, all read
     on ``conn``'s current transaction (one snapshot).
@@ -32,24 +36,17 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     otherwise only when it is free: a first page that holds every match.
     """
     target = Target(query.type, access=access)
-    broad = not query.sort and _broad(conn, target, query.conditions)
-    # With a selective condition to start from, keep SQLite off the type index ("+"):
-    # walking every resource of the type would make each lookup grow with the store.
-    # When every condition is broad, walking the type in rid order and probing each row
-    # finds a page after a few rows, where listing the matches would cost all of them.
-    driven = not broad and any(drives(c) for c in query.conditions)
-    where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
-    if broad:
-        target = replace(target, form="exists")
-    fragments, values = conditions_where(target, query.conditions)
-    where += fragments
-    args += values
-    restrict(where, args, "r.rid", access)
+    page = None
+    if not query.sort and _broad(conn, target, query.conditions):
+        where, args = _where(query, replace(target, form="exists"), driven=False)
+        page = _walk(conn, query, where, args)
+    if page is None:
+        # With a selective condition to start from, keep SQLite off the type index
+        # ("+"): walking every resource of the type would grow with the store.
+        where, args = _where(query, target, any(drives(c) for c in query.conditions))
+        page = (_sorted_rows if query.sort else _rows)(conn, query, where, args)
+    rows, more = page
     backward = query.before is not None
-    if query.sort:
-        rows, more = _sorted_rows(conn, query, where, args)
-    else:
-        rows, more = _rows(conn, query, where, args)
     total = None
     if query.total:
         total = conn.execute(f"SELECT count(*) FROM resource r WHERE {' AND '.join(where)}",
@@ -69,6 +66,50 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
                       next_cursor=last if rows and has_next else None,
                       previous_cursor=first if rows and has_previous else None,
                       included=extra)
+
+
+def _where(query: SearchQuery, target: Target, driven: bool) -> tuple[list[str], list]:
+    """The WHERE terms (and arguments) on ``resource r`` for ``query``'s conditions."""
+    where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
+    fragments, values = conditions_where(target, query.conditions)
+    where += fragments
+    args += values
+    restrict(where, args, "r.rid", target.access)
+    return where, args
+
+
+def _walk(conn: sqlite3.Connection, query: SearchQuery, where: list[str],
+          args: list) -> tuple[list[tuple], bool] | None:
+    """The page of a broad search (every condition matches many resources): walk the
+    type's resources in rid order and probe each, which finds a page after a few dozen
+    rows where listing every match first would cost them all. At most ``WALK`` rows
+    (or 20 per entry of the page) are walked; None when they held less than a page
+    and the type goes on (the matches are then sparse, and listing them is cheaper)."""
+    backward = query.before is not None
+    order, position = ("DESC", query.before) if backward else ("ASC", query.cursor)
+    ahead = "<" if backward else ">"
+    start, start_args = "", []
+    if position is not None:
+        start, start_args = f" AND r.rid {ahead} ?", [position[-1]]
+    walk_where, walk_args = [*where, start.removeprefix(" AND ")] if start else list(where), \
+        [*args, *start_args]
+    window = max(WALK, 20 * (query.count + 1))
+    last = conn.execute(  # the last row the walk may reach (None: the type ends first)
+        f"SELECT rid FROM resource r WHERE r.type = ?{start} ORDER BY r.rid {order} "
+        "LIMIT 1 OFFSET ?", [query.type, *start_args, window - 1]).fetchone()
+    if last is not None:
+        walk_where.append(f"r.rid {'>=' if backward else '<='} ?")
+        walk_args.append(last[0])
+    rows = conn.execute(
+        f"{_SELECT} WHERE {' AND '.join(walk_where)} ORDER BY r.rid {order} LIMIT ?",
+        [*walk_args, query.count + 1]).fetchall()
+    more = len(rows) > query.count
+    if not more and last is not None:
+        return None
+    rows = rows[:query.count]
+    if backward:
+        rows.reverse()
+    return rows, more
 
 
 def _broad(conn: sqlite3.Connection, target: Target, conditions: tuple) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.search.query import Condition, SearchQuery, TokenValue
 from server.store import open_store
 from server.store.sqlite_conditions import SAMPLE
+from server.store.sqlite_search import WALK
 from tests.server.store.test_contract import token_query, version, write
 
 
@@ -46,10 +47,13 @@ def test_a_broad_search_walks_the_type_in_order_and_pages_like_a_narrow_one(tmp_
     store = open_store(f"sqlite:///{tmp_path / 'broad.db'}")
     store.init()
     try:
-        common = [("s", "common")]
-        write(store, *(version("Patient", f"p{i:05}", 1,
-                               codes=common + ([("s", "rare")] if i % 500 == 7 else []))
-                       for i in range(SAMPLE + 100)))
+        size = WALK + 1000
+
+        def codes(i: int) -> list:
+            return [("s", "common")] + ([("s", "rare")] if i % 500 == 7 else []) + \
+                ([("s", "late")] if i >= size - SAMPLE else [])
+
+        write(store, *(version("Patient", f"p{i:05}", 1, codes=codes(i)) for i in range(size)))
         broad = token_query("Patient", "s", "common", count=10)
         for plan in plans(store, broad):
             assert "TEMP B-TREE" not in plan and "idx_token_rid" in plan, plan
@@ -58,9 +62,16 @@ def test_a_broad_search_walks_the_type_in_order_and_pages_like_a_narrow_one(tmp_
                                           cursor=first.next_cursor))
         assert [m.id for m in first.matches + second.matches] == \
             [f"p{i:05}" for i in range(20)]
+        back = store.search(token_query("Patient", "s", "common", count=10,
+                                        before=second.previous_cursor))
+        assert [m.id for m in back.matches] == [m.id for m in first.matches]
         narrow = token_query("Patient", "s", "rare", count=3)
         for plan in plans(store, narrow):
             assert "idx_token_code" in plan and "resource_type (" not in plan, plan
         assert [m.id for m in store.search(narrow).matches] == ["p00007", "p00507", "p01007"]
+        # broad, but all at the end: the bounded walk finds nothing, the matches are listed
+        late = store.search(token_query("Patient", "s", "late", count=5))
+        assert [m.id for m in late.matches] == [f"p{i:05}" for i in range(size - SAMPLE,
+                                                                           size - SAMPLE + 5)]
     finally:
         store.close()
