@@ -26,9 +26,9 @@ import re
 
 from server.search.query import Condition, SearchQuery
 from server.store.port import AccessFilter
-from server.store.sqlite_conditions import Target, drives, restrict, where
+from server.store.sqlite_conditions import Target, drives, resource_where
 
-_LEVEL = re.compile(r"r(\d+)\.rid")
+_LEVEL = re.compile(r"r(\d+)")
 
 
 def chain(target: Target, condition: Condition) -> tuple[str, list]:
@@ -66,21 +66,12 @@ def has(target: Target, condition: Condition) -> tuple[str, list]:
 
 
 def _inner(query: SearchQuery, alias: str, access: AccessFilter) -> tuple[list[str], list]:
-    """The other resource's conditions: its type, not deleted, its own search conditions
-    and the caller's access filter. As in ``sqlite_search.search``, a condition that
-    selects from an index keeps SQLite off the type index (``+``)."""
-    driven = any(drives(c) for c in query.conditions)
-    fragments = [f"{'+' if driven else ''}{alias}.type = ?", f"{alias}.deleted = 0"]
-    args: list = [query.type]
-    sql, values = where(Target(query.type, rid=f"{alias}.rid", id=f"{alias}.id",
-                               access=access), query.conditions)
-    fragments += sql
-    args += values
-    restrict(fragments, args, f"{alias}.rid", access)
-    return fragments, args
+    """The other resource's terms, as for the searched one (``resource_where``)."""
+    return resource_where(Target(query.type, alias, access), query.conditions,
+                          any(drives(c) for c in query.conditions))
 
 
 def _level(target: Target) -> int:
     """1 under the searched resource (``r.rid``), one more under each chain level."""
-    match = _LEVEL.fullmatch(target.rid)
+    match = _LEVEL.fullmatch(target.alias)
     return int(match.group(1)) + 1 if match else 1

@@ -19,19 +19,26 @@ from server.store.port import UNRESTRICTED, AccessFilter
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What a condition's SQL is about: the resource type, the SQL expressions of the
-    resource's ``rid`` and ``id``, and the caller's access filter (which subqueries over
-    other resources, as in chains and ``_has``, must apply too)."""
+    """What a condition's SQL is about: the resource type, the alias of its ``resource``
+    row in the query, and the caller's access filter (which subqueries over other
+    resources, as in chains and ``_has``, must apply too)."""
 
     type: str
-    rid: str = "r.rid"
-    id: str = "r.id"
+    alias: str = "r"
     access: AccessFilter = UNRESTRICTED
     #: How a condition on an index table is written: ``in`` (the set of matching rids,
     #: for conditions that select few resources), ``exists`` (a probe per candidate
     #: row, for walking the resources in order when most of them match) or ``sample``
     #: (how many index rows match, counted up to ``SAMPLE``; see ``sample``).
     form: str = "in"
+
+    @property
+    def rid(self) -> str:
+        return f"{self.alias}.rid"
+
+    @property
+    def id(self) -> str:
+        return f"{self.alias}.id"
 
 
 #: The bound of ``sample``: a condition matching at least this many index rows is
@@ -61,6 +68,22 @@ _PART_A, _PART_B = _part_columns("a"), _part_columns("b")
 
 #: (target, condition) -> (SQL fragment, arguments)
 Builder = Callable[[Target, Condition], tuple[str, list]]
+
+
+def resource_where(target: Target, conditions: tuple[Condition, ...],
+                   driven: bool) -> tuple[list[str], list]:
+    """The WHERE terms (and arguments) on the target's ``resource`` row: its type, not
+    deleted, ``conditions`` and the caller's access filter. ``driven``: a condition
+    selects from an index, so SQLite is kept off the type index (``+``), whose walk
+    over every resource of the type would grow with the store."""
+    alias = target.alias
+    terms, args = [f"{'+' if driven else ''}{alias}.type = ?", f"{alias}.deleted = 0"], \
+        [target.type]
+    fragments, values = where(target, conditions)
+    terms += fragments
+    args += values
+    restrict(terms, args, target.rid, target.access)
+    return terms, args
 
 
 def where(target: Target, conditions: tuple[Condition, ...]) -> tuple[list[str], list]:

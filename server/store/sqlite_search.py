@@ -12,8 +12,14 @@ from dataclasses import replace
 
 from server.search.query import HistoryQuery, SearchQuery, SortKey
 from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersion
-from server.store.sqlite_conditions import SAMPLE, Target, drives, restrict, sample
-from server.store.sqlite_conditions import where as conditions_where
+from server.store.sqlite_conditions import (
+    SAMPLE,
+    Target,
+    drives,
+    resource_where,
+    restrict,
+    sample,
+)
 from server.store.sqlite_include import Found, included
 
 _SELECT = (
@@ -38,12 +44,12 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
     target = Target(query.type, access=access)
     page = None
     if not query.sort and _broad(conn, target, query.conditions):
-        where, args = _where(query, replace(target, form="exists"), driven=False)
+        where, args = resource_where(replace(target, form="exists"), query.conditions,
+                                     driven=False)
         page = _walk(conn, query, where, args)
     if page is None:
-        # With a selective condition to start from, keep SQLite off the type index
-        # ("+"): walking every resource of the type would grow with the store.
-        where, args = _where(query, target, any(drives(c) for c in query.conditions))
+        where, args = resource_where(target, query.conditions,
+                                     any(drives(c) for c in query.conditions))
         page = (_sorted_rows if query.sort else _rows)(conn, query, where, args)
     rows, more = page
     backward = query.before is not None
@@ -66,16 +72,6 @@ def search(conn: sqlite3.Connection, query: SearchQuery, access: AccessFilter) -
                       next_cursor=last if rows and has_next else None,
                       previous_cursor=first if rows and has_previous else None,
                       included=extra)
-
-
-def _where(query: SearchQuery, target: Target, driven: bool) -> tuple[list[str], list]:
-    """The WHERE terms (and arguments) on ``resource r`` for ``query``'s conditions."""
-    where, args = ["+r.type = ?" if driven else "r.type = ?", "r.deleted = 0"], [query.type]
-    fragments, values = conditions_where(target, query.conditions)
-    where += fragments
-    args += values
-    restrict(where, args, "r.rid", target.access)
-    return where, args
 
 
 def _walk(conn: sqlite3.Connection, query: SearchQuery, where: list[str],
