@@ -23,9 +23,12 @@ run: $(VENV)/.installed
 	$(BIN)/amparo demo
 	$(BIN)/amparo serve --host $(HOST) --port $(PORT)
 
+# The whole suite on SQLite (the storage contract on every adapter), then the HTTP
+# suites again on the MongoDB adapter over mongomock (tests/stores.py).
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 -q
+	AMPARO_TEST_STORE=mongomock $(BIN)/pytest -n 2 -q tests/server/api
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

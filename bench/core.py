@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Core benchmark (issue 2): transaction ingest and read by id on a served Amparo.
 
-Starts ``amparo serve`` (Granian, production workers) on a fresh SQLite store, then
-drives it with the project's standard FHIR workload client (``bench/fhir_workload.py``,
-a verbatim copy of ../shared/bench/fhir_workload.py) with 4 concurrent clients:
+Starts ``amparo serve`` (Granian, production workers) on a fresh store (``--store``:
+SQLite by default), then drives it with the project's standard FHIR workload client
+(``bench/fhir_workload.py``, a verbatim copy of ../shared/bench/fhir_workload.py) with 4
+concurrent clients:
 
 1. ingest of synthetic survivor journeys written by ``amparo synth`` (``--bundles-dir``:
    conditional creates, several contacts per survivor, references across bundles);
@@ -15,12 +16,20 @@ Prints each workload's JSON line and a summary. The client shares the machine's 
 cores with the server (its CPU seconds are in each line). Targets: ingest >= 2,000
 resources/s and read >= 2,000 requests/s.
 
+``--store`` chooses the adapter (``bench/stores.py``): ``sqlite`` (a fresh file per
+run), ``mongomock`` (the MongoDB adapter on mongomock: in memory and pure Python, so
+``amparo serve --workers 1``, one process holding the data; its figures are not
+representative of MongoDB), or the URL of an empty database on a MongoDB replica set
+(each run writes to a fresh database beside it and drops it at the end).
+
 Usage: python bench/core.py [--cases 400] [--duration 20] [--workers N] [--threads N]
+       [--store sqlite|mongomock|mongodb://host/db?replicaSet=rs0]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +40,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from stores import STORE_HELP, Stores  # bench/ is the script's directory, first on sys.path
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "fhir_workload.py"
@@ -48,21 +59,49 @@ def amparo() -> str:
 
 def start_server(store: str, port: int, workers: int | None, threads: int | None,
                  log: Path) -> subprocess.Popen:
-    cmd = [amparo(), "serve", "--store", store, "--port", str(port)]
+    cmd = [amparo(), "serve", "--port", str(port)]
     if workers:
         cmd += ["--workers", str(workers)]
     if threads:
         cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"the server did not start; see {log}")
+    # the store URL through the environment: a mongodb:// URL may carry a password,
+    # which a command line would show to every user of the machine (ps)
+    return start(cmd, port, log, 30.0, {"AMPARO_STORE": store})
+
+
+def start(cmd: list[str], port: int, log: Path, timeout: float | None,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Run ``cmd`` (a server on ``port``) until its ``/health`` answers; ``timeout``
+    seconds at most (None: as long as it runs)."""
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    deadline = time.time() + timeout if timeout is not None else None
+    try:
+        while deadline is None or time.time() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited ({proc.returncode}); see {log}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                return proc
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"the server did not start; see {log}")
+    except BaseException:
+        stop(proc)  # also on Ctrl-C while it loads: no server left behind
+        raise
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not ended after a minute (Granian ends its workers)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        for pid in [*_children(proc.pid), proc.pid]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
 
 
 def workload(base: str, *args: str) -> list[dict]:
@@ -101,10 +140,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--store", default="sqlite", help=STORE_HELP)
     args = parser.parse_args()
     results: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp, \
+            Stores.open(args.store, Path(tmp)) as stores:
         work = Path(tmp)
+        if stores.kind == "mongomock":
+            if args.workers not in (None, 1):
+                parser.error("--store mongomock: the data live in the serving process, "
+                             "so --workers must be 1")
+            args.workers = 1
+            print("# mongomock: amparo serve --workers 1, one process holds the in-memory "
+                  "data (not representative of MongoDB)", flush=True)
         subprocess.run([amparo(), "synth", "--cases", str(args.cases), "--seed", "1",
                         "--out", str(work / "synth")], check=True, capture_output=True)
         for label, mode_args in (
@@ -114,20 +162,26 @@ def main() -> None:
                                     "--only", "ingest,read,update"]),
         ):
             port = free_port()
-            store = f"sqlite:///{work / (label.split()[0] + '.db')}"
-            proc = start_server(store, port, args.workers, args.threads,
-                                work / f"{label.split()[0]}.log")
+            store = stores.fresh(label.split()[0])
             try:
-                for line in workload(f"http://127.0.0.1:{port}/fhir", "--concurrency",
-                                     str(args.concurrency), "--duration-s", str(args.duration),
-                                     "--seed", "1", "--label", label, *mode_args):
-                    line["server_cpu_s_total"] = round(server_cpu(proc), 2)
-                    print(json.dumps(line, ensure_ascii=False), flush=True)
-                    results.append(line)
+                proc = start_server(store, port, args.workers, args.threads,
+                                    work / f"{label.split()[0]}.log")
+                try:
+                    for line in workload(f"http://127.0.0.1:{port}/fhir", "--concurrency",
+                                         str(args.concurrency), "--duration-s",
+                                         str(args.duration), "--seed", "1", "--label", label,
+                                         *mode_args):
+                        line["server_cpu_s_total"] = round(server_cpu(proc), 2)
+                        line["store"] = stores.kind
+                        print(json.dumps(line, ensure_ascii=False), flush=True)
+                        results.append(line)
+                finally:
+                    stop(proc)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
-    print("\n# summary (4 concurrent clients, SQLite, production workers)")
+                stores.drop(store)
+        servers = ("one server process, amparo serve --workers 1" if stores.kind == "mongomock"
+                   else "production workers")
+    print(f"\n# summary (4 concurrent clients, {stores.title}, {servers})")
     for r in results:
         rate = (f"{r['resources_s']:.0f} resources/s" if r["workload"] == "ingest"
                 else f"{r['ops_s']:.0f} requests/s")

@@ -30,8 +30,19 @@ Targets (4 clients, SQLite, production workers, the client sharing the 2 cores):
 the token and reference searches <= 25 ms at 100,000 resources; the mixed workload
 >= 1,000 searches/s; latency at 1,000,000 resources at most 2x that at 100,000.
 
+``--store`` chooses the adapter (``bench/stores.py``): ``sqlite`` (the default), the URL
+of an empty database on a MongoDB replica set (each size is loaded into a fresh database
+on that server, dropped at the end), or ``mongomock``: the MongoDB adapter on mongomock,
+in memory and pure Python, whose data exist only in the process that wrote them. With
+mongomock, step 1 and 2 happen in one process (``bench/search_load.py --serve``): it
+loads the data, then serves them as ``amparo serve --workers 1`` would, its one Granian
+worker forked after the load; the default size is then 10,000 resources. Its figures
+measure the adapter's code on an imitation of MongoDB and are not representative of
+MongoDB.
+
 Usage: python bench/search.py [--million] [--duration 10] [--workload-duration 20]
-       [--data-dir DIR (keeps the stores and reuses them on the next run)]
+       [--data-dir DIR (keeps the stores and reuses them on the next run; SQLite only)]
+       [--store sqlite|mongomock|mongodb://host/db?replicaSet=rs0] [--resources N]
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,12 +60,15 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import fhir_workload as wl  # bench/ is the script's directory, first on sys.path
-from core import free_port, server_cpu, start_server, workload
+from core import free_port, server_cpu, start, start_server, stop, workload
 from search_load import load
+from stores import STORE_HELP, Stores
 
 from server.store import open_store
 
 HUNDRED_K, MILLION = 100_000, 1_000_000
+MONGOMOCK_SIZE = 10_000  # mongomock is pure Python: loading runs at about 160 resources/s
+HERE = Path(__file__).resolve().parent
 P95_TARGET_MS, RATE_TARGET, GROWTH_TARGET = 25.0, 1000.0, 2.0
 INCLUDE_QUERY = "ServiceRequest?status=active&_include=ServiceRequest:subject&_count=50"
 
@@ -100,6 +114,45 @@ def dataset(directory: Path, size: int, seed: int, unit: int,
         "resources_s": round(loaded.count / loaded.seconds),
         "prepare_cpu_s": round(loaded.prepare_seconds, 1), "unit": unit, "jobs": jobs,
         "db_mb": round(db.stat().st_size / 2**20)}
+
+
+def mongodb_dataset(url: str, directory: Path, size: int, seed: int, unit: int,
+                    jobs: int) -> tuple[Path, dict]:
+    """(state file, load report) of ``size`` resources loaded into the fresh MongoDB
+    database of ``url``."""
+    state = directory / f"search-{size}.state.json"
+    print(f"# loading {size:,} resources into a fresh MongoDB database ...", file=sys.stderr,
+          flush=True)
+    loaded = load(url, size, seed, unit, jobs)
+    state.write_text(json.dumps(loaded.state("", seed)))
+    return state, {
+        "workload": "load", "resources": loaded.count, "seconds": round(loaded.seconds, 1),
+        "resources_s": round(loaded.count / loaded.seconds),
+        "prepare_cpu_s": round(loaded.prepare_seconds, 1), "unit": unit, "jobs": jobs}
+
+
+def serve_mongomock(url: str, size: int, args: argparse.Namespace, work: Path, port: int
+                    ) -> tuple[subprocess.Popen, Path, dict]:
+    """(server, state file, load report): one process (``search_load.py --serve``) loads
+    ``size`` resources into the mongomock store ``url`` and then serves it on ``port``:
+    mongomock's data exist only in the process that wrote them."""
+    state, log = work / f"search-{size}.state.json", work / f"serve-{size}.log"
+    print(f"# loading {size:,} resources into mongomock, in the serving process ...",
+          file=sys.stderr, flush=True)
+    cmd = [sys.executable, str(HERE / "search_load.py"), "--store", url, "--resources",
+           str(size), "--seed", str(args.seed), "--unit", str(args.unit), "--jobs",
+           str(args.jobs), "--state", str(state), "--serve", str(port)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    proc = start(cmd, port, log, None)
+    loaded = next(json.loads(line) for line in log.read_text().splitlines()
+                  if line.startswith('{"loaded"'))
+    return proc, state, {
+        "workload": "load", "resources": loaded["loaded"], "seconds": loaded["seconds"],
+        "resources_s": loaded["resources_s"], "prepare_cpu_s": loaded["prepare_cpu_s"],
+        "unit": args.unit, "jobs": args.jobs,
+        # the serving process's CPU so far is the load's: left out of server_cpu_s_total
+        "load_cpu_s": round(server_cpu(proc), 2)}
 
 
 def matches(body: dict) -> list[dict]:
@@ -190,18 +243,20 @@ def _journey_ids(state: dict, name: str) -> list[str]:
     return state["resources"][type][:len(state["patients"])]
 
 
-def measure(size: int, url: str, state_file: Path, args: argparse.Namespace,
-            work: Path, mixed: bool) -> list[dict]:
-    """Start the server on the store, run the phases, stop it; the result lines."""
+def measure(size: int, proc: subprocess.Popen, port: int, state_file: Path,
+            args: argparse.Namespace, work: Path, mixed: bool, labels: dict,
+            cpu_before: float = 0.0) -> list[dict]:
+    """Run the phases on the server ``proc`` (listening on ``port``), then stop it; the
+    result lines, each with ``labels`` (``cpu_before``: CPU seconds of the server's
+    processes not to count, the load's when it loaded the data itself)."""
     state = json.loads(state_file.read_text())
-    port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
-    proc = start_server(url, port, args.workers, args.threads, work / f"serve-{size}.log")
     results: list[dict] = []
 
     def emit(line: dict) -> None:
         line["resources"] = size
-        line["server_cpu_s_total"] = round(server_cpu(proc), 2)
+        line["server_cpu_s_total"] = round(server_cpu(proc) - cpu_before, 2)
+        line.update(labels)
         print(json.dumps(line, ensure_ascii=False), flush=True)
         results.append(line)
 
@@ -225,8 +280,7 @@ def measure(size: int, url: str, state_file: Path, args: argparse.Namespace,
                                  "--label", f"search workload {size:,}"):
                 emit(line)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop(proc)
     return results
 
 
@@ -234,15 +288,18 @@ def verdict(ok: bool) -> str:
     return "OK  " if ok else "MISS"
 
 
-def summary(loads: dict[int, dict], results: list[dict]) -> None:
-    print("\n# summary (4 concurrent clients, SQLite, amparo serve production workers, "
+def summary(loads: dict[int, dict], results: list[dict], stores: Stores) -> None:
+    served = ("loaded and served by one process, Granian with one worker forked after the "
+              "load" if stores.kind == "mongomock" else "amparo serve production workers")
+    print(f"\n# summary (4 concurrent clients, {stores.title}, {served}, "
           "the client sharing the cores)")
     for size, report in loads.items():
         if "resources_s" in report:
+            db = f"; db {report['db_mb']} MB" if "db_mb" in report else ""
             print(f"load {size:>9,}: {report['resources']:,} resources in "
                   f"{report['seconds']} s = {report['resources_s']:,} resources/s "
-                  f"(in-process, units of {report['unit']}, {report['jobs']} preparing processes; "
-                  f"db {report['db_mb']} MB)")
+                  f"(in-process, units of {report['unit']}, {report['jobs']} preparing processes"
+                  f"{db})")
         else:
             print(f"load {size:>9,}: reused {report['reused']}")
     by = {(r["resources"], r.get("workload") if r.get("workload") != "search"
@@ -291,8 +348,9 @@ def summary(loads: dict[int, dict], results: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--resources", type=int, default=HUNDRED_K,
-                        help="size of the default store")
+    parser.add_argument("--resources", type=int, default=None,
+                        help=f"size of the default store (default {HUNDRED_K:,}; "
+                             f"{MONGOMOCK_SIZE:,} with --store mongomock)")
     parser.add_argument("--million", action="store_true",
                         help=f"also measure at {MILLION:,} resources (loading: about 6 min)")
     parser.add_argument("--duration", type=float, default=10.0,
@@ -306,23 +364,60 @@ def main() -> None:
     parser.add_argument("--unit", type=int, default=2000, help="resources per unit of work")
     parser.add_argument("--jobs", type=int, default=2,
                         help="loader processes preparing resources while one writes")
-    parser.add_argument("--data-dir", help="keep the stores here and reuse them next time")
+    parser.add_argument("--data-dir", help="keep the stores here and reuse them next time "
+                        "(SQLite only)")
+    parser.add_argument("--store", default="sqlite", help=STORE_HELP)
     args = parser.parse_args()
-    sizes = [args.resources] + ([MILLION] if args.million else [])
     loads: dict[int, dict] = {}
     results: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="amparo-search-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="amparo-search-bench-") as tmp, \
+            Stores.open(args.store, Path(tmp)) as stores:
+        if stores.kind != "sqlite" and args.data_dir:
+            parser.error("--data-dir keeps SQLite stores only")
+        if stores.kind == "mongomock" and args.million:
+            parser.error("--million: mongomock would take hours; use --resources N")
+        if stores.kind == "mongomock" and args.workers not in (None, 1):
+            parser.error("--store mongomock: one process holds the data, so --workers 1")
+        if args.resources is None:
+            args.resources = MONGOMOCK_SIZE if stores.kind == "mongomock" else HUNDRED_K
+        sizes = [args.resources] + ([MILLION] if args.million else [])
+        labels = {"store": stores.kind}
+        if stores.kind == "mongomock":
+            labels["served"] = "the loading process, Granian, 1 worker forked after the load"
+            print("# mongomock: loaded and served by one process (one Granian worker, forked "
+                  "after the load, holds the in-memory data); not representative of MongoDB",
+                  flush=True)
         work = Path(tmp)
         data = Path(args.data_dir) if args.data_dir else work
         data.mkdir(parents=True, exist_ok=True)
         for size in sizes:
-            url, state_file, loads[size] = dataset(data, size, args.seed, args.unit, args.jobs)
-            print(json.dumps({"resources": size, **loads[size]}), flush=True)
-            results += measure(size, url, state_file, args, work, mixed=True)
+            port, cpu_before = free_port(), 0.0
+            if stores.kind == "mongomock":
+                proc, state_file, loads[size] = serve_mongomock(
+                    stores.fresh(f"search-{size}"), size, args, work, port)
+                cpu_before = loads[size]["load_cpu_s"]
+                url = None
+            else:
+                if stores.kind == "sqlite":
+                    url, state_file, loads[size] = dataset(data, size, args.seed, args.unit,
+                                                           args.jobs)
+                else:
+                    url = stores.fresh(f"search-{size}")
+                    state_file, loads[size] = mongodb_dataset(url, work, size, args.seed,
+                                                              args.unit, args.jobs)
+                proc = start_server(url, port, args.workers, args.threads,
+                                    work / f"serve-{size}.log")
+            print(json.dumps({"resources": size, **loads[size], **labels}), flush=True)
+            try:
+                results += measure(size, proc, port, state_file, args, work, True, labels,
+                                   cpu_before)
+            finally:
+                if url is not None:
+                    stores.drop(url)
             if not args.data_dir:
                 for f in data.glob(f"search-{size}.*"):
                     f.unlink()
-    summary(loads, results)
+    summary(loads, results, stores)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,14 @@ placeholders are resolved:
 - ``--jobs`` worker processes prepare the next units while this process writes (the
   preparation is pure computation: ``Repository.prepare`` needs no store).
 
+``--serve PORT`` then serves the loaded store from this process, as ``amparo serve
+--workers 1`` would (Granian; its one worker is forked from this process after the load,
+so it holds a copy of what was loaded): how ``bench/search.py --store mongomock`` serves
+a mongomock store, whose data exist only in the process that wrote them.
+
 Usage: python bench/search_load.py --store sqlite:///big.db --resources 100000
        [--state state.json] [--seed 1] [--unit 2000] [--jobs 2]
+       [--serve PORT [--threads 2]]
 """
 
 from __future__ import annotations
@@ -195,7 +201,8 @@ def _write(repo: Repository, versions: list[NewVersion], out: Loaded) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", required=True, help="sqlite:///path.db")
+    parser.add_argument("--store", required=True,
+                        help="sqlite:///path.db, mongodb://host/db, mongomock://bench/db")
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--unit", type=int, default=2000, help="resources per unit of work")
@@ -204,13 +211,24 @@ def main() -> None:
     parser.add_argument("--state", help="write the workload client's --state file here")
     parser.add_argument("--base", default="http://127.0.0.1:8080/fhir",
                         help="base URL recorded in the state file")
+    parser.add_argument("--serve", type=int, metavar="PORT",
+                        help="then serve the store on 127.0.0.1:PORT (one Granian worker "
+                             "forked from this process) until SIGTERM")
+    parser.add_argument("--threads", type=int, default=2, help="threads of the --serve worker")
     args = parser.parse_args()
+    if args.serve and multiprocessing.get_start_method() != "fork":
+        parser.error("--serve needs the fork start method: the worker inherits the data")
     loaded = load(args.store, args.resources, args.seed, args.unit, args.jobs)
     if args.state:
         Path(args.state).write_text(json.dumps(loaded.state(args.base, args.seed)))
     print(json.dumps({"loaded": loaded.count, "seconds": round(loaded.seconds, 1),
                       "resources_s": round(loaded.count / loaded.seconds),
-                      "prepare_cpu_s": round(loaded.prepare_seconds, 1)}))
+                      "prepare_cpu_s": round(loaded.prepare_seconds, 1)}), flush=True)
+    if args.serve:
+        from server.config import Settings
+        from server.serve import serve
+
+        serve(Settings.from_env(store=args.store), "127.0.0.1", args.serve, 1, args.threads)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import click
 
 from server.config import Settings
 
-STORE_HELP = "store URL (sqlite:///path.db); default: $AMPARO_STORE or sqlite:///var/amparo.db"
+STORE_HELP = ("store URL (sqlite:///path.db or mongodb://host/db); default: $AMPARO_STORE or "
+              "sqlite:///var/amparo.db")
 
 
 def _settings(store: str | None) -> Settings:
@@ -97,6 +98,46 @@ def synth(cases: int, seed: int, out: Path) -> None:
 
     summary = write(cases, seed, out)
     click.echo(json.dumps(_jsonable(summary), ensure_ascii=False))
+
+
+@main.command()
+@click.option("--from", "source_url", required=True, metavar="URL", help="store to copy")
+@click.option("--to", "target_url", required=True, metavar="URL",
+              help="store to copy into: empty, or an earlier copy of --from (resumes it)")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="versions per atomic batch")
+def migrate(source_url: str, target_url: str, batch: int) -> None:
+    """Copy a whole store (every version, index values, outbox) between SQLite and
+    MongoDB; run it again to resume. Prints a JSON summary after a count check."""
+    import sqlite3
+
+    from pymongo.errors import PyMongoError
+
+    from server.store import open_store
+    from server.store.migrate import migrate as copy
+
+    if source_url == target_url:
+        _fail("--from and --to name the same store")
+    opened = []
+    try:
+        for url in (source_url, target_url):
+            opened.append(open_store(url))
+            opened[-1].init()
+        source, target = opened
+        with click.progressbar(length=source.version_count(), label="copying versions",
+                               file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            report = copy(source, target, batch, progress)
+    except (ValueError, OSError, sqlite3.Error, PyMongoError) as exc:
+        _fail(f"migrate: {exc}")
+    finally:
+        for store in opened:
+            store.close()
+    click.echo(json.dumps({"from": source_url, "to": target_url, **_jsonable(report)},
+                          ensure_ascii=False))
 
 
 def _jsonable(value: object) -> object:

@@ -3,8 +3,13 @@
 from flask import Flask
 
 from server.app import create_app
+from server.worker import start_workers
 
 
 def application() -> Flask:
-    """Factory: each worker process builds its own app (and its own store connections)."""
-    return create_app()
+    """Factory: each worker process builds its own app (and its own store connections)
+    and starts the outbox workers of the registered consumers (``server/worker.py``:
+    none registered, no thread; the threads end with the process's main thread)."""
+    app = create_app()
+    app.extensions["amparo.workers"] = start_workers(app.extensions["amparo"].store)
+    return app

@@ -1,4 +1,8 @@
-"""Shared fixtures: a fresh SQLite file per test, and a live server on 127.0.0.1.
+"""Shared fixtures: a fresh store per test, and a live server on 127.0.0.1.
+
+The store is a SQLite file unless ``AMPARO_TEST_STORE`` names another adapter
+(``tests/stores.py``): ``AMPARO_TEST_STORE=mongomock`` runs the HTTP suites on the
+MongoDB adapter over mongomock, ``mongodb`` on the real MongoDB of ``MONGODB_URI``.
 
 The server is the real application behind a real HTTP listener (Werkzeug's threaded
 server in a background thread); tests talk to it with ``requests`` over TCP.
@@ -18,6 +22,7 @@ from werkzeug.serving import make_server
 
 from server.app import create_app
 from server.config import Settings
+from tests.stores import TEST_STORE, drop_store, new_store_url
 
 FHIR_JSON = "application/fhir+json"
 #: The project's shared reference data (../shared beside the checkout, or $AMPARO_SHARED).
@@ -32,7 +37,7 @@ class LiveServer:
     base: str
     http: requests.Session
     app: object
-    db: Path
+    db: Path | None  # the SQLite file (None on other stores)
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}" if path else self.base
@@ -54,8 +59,10 @@ class LiveServer:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'amparo.db'}"
+def db_url(tmp_path: Path) -> Iterator[str]:
+    url = new_store_url(TEST_STORE, tmp_path)
+    yield url
+    drop_store(url)
 
 
 def serve(settings: Settings) -> Iterator[LiveServer]:
@@ -67,8 +74,9 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
     session = requests.Session()
     session.headers.update({"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
     try:
+        sqlite = settings.store.startswith("sqlite:///")
         yield LiveServer(f"http://127.0.0.1:{server.server_port}/fhir", session, app,
-                         Path(settings.store[len("sqlite:///"):]))
+                         Path(settings.store[len("sqlite:///"):]) if sqlite else None)
     finally:
         session.close()
         server.shutdown()

@@ -9,6 +9,8 @@ from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
     HistoryPage,
+    Lease,
+    LeaseLost,
     NewVersion,
     OutboxEvent,
     Reader,
@@ -20,7 +22,8 @@ from server.store.port import (
 
 DEFAULT_STORE = "sqlite:///var/amparo.db"
 
-__all__ = ["UNRESTRICTED", "AccessFilter", "HistoryPage", "NewVersion", "OutboxEvent",
+__all__ = ["UNRESTRICTED", "AccessFilter", "HistoryPage", "Lease", "LeaseLost", "NewVersion",
+           "OutboxEvent",
            "Reader", "SearchPage", "Store", "StoredVersion", "UnitOfWork", "open_store",
            "store_url"]
 
@@ -31,11 +34,16 @@ def store_url(url: str | None = None) -> str:
 
 
 def open_store(url: str) -> Store:
-    """An adapter for ``url`` (``sqlite:///file.db``); raises ValueError on others."""
+    """An adapter for ``url``: ``sqlite:///file.db``, ``mongodb://host/db`` (a replica
+    set or sharded cluster), or ``mongomock://name/db`` (in-memory, for tests only).
+    Raises ValueError on others, and on a MongoDB server that cannot run transactions."""
     if url.startswith("sqlite:///"):
         from server.store.sqlite import SqliteStore
 
         return SqliteStore(url, durability=os.environ.get("AMPARO_SQLITE_DURABILITY", "group"))
-    if url.startswith(("mongodb://", "mongodb+srv://")):
-        raise ValueError("the MongoDB store is not available yet (issue 4)")
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/file.db")
+    if url.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+        from server.store.mongo import MongoStore
+
+        return MongoStore(url)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/file.db or "
+                     "mongodb://host/database")

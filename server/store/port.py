@@ -21,6 +21,21 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
 - The outbox lists committed changes in commit order with a strictly increasing
   position; a consumer acknowledges a position to say it has handled everything up to
   and including it, and resumes after its acknowledged position (Blaze ``poll!``).
+- Leases decide which process does a piece of background work (``server/worker.py``).
+  ``acquire_lease`` atomically, across processes and machines, takes a named lease that
+  is free, expired or already its owner's (renewing it), and returns None while another
+  owner holds it unexpired. Every change of hands increases the lease's ``token``.
+  ``UnitOfWork.ack`` acknowledges an outbox position inside the unit, so a handler's
+  store writes and its acknowledgement commit together; given a lease, it first checks
+  the lease is still held with that token and raises ``LeaseLost`` otherwise, so a
+  process whose lease expired and was taken over cannot commit (fencing).
+- Copying (``amparo migrate``, ``server/store/migrate.py``): every version has a global
+  change order ``seq`` (strictly increasing in commit order). ``export_versions`` lists
+  versions by ``seq`` as ``CopiedVersion`` values, each with its outbox position and,
+  for a resource's current version, its index rows and access keys. ``import_versions``
+  writes such a batch atomically, keeping seq, version numbers, timestamps and outbox
+  positions; a version already present is skipped (so a batch can be re-run), and the
+  store's own counters continue after the highest seq and position imported.
 """
 
 from __future__ import annotations
@@ -114,6 +129,35 @@ class OutboxEvent:
     at: str
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A held lease: ``token`` (the fencing token) increases every time the lease
+    changes hands, so a former holder's token never matches again; ``expires_us`` is
+    wall-clock microseconds since the epoch (``server/clock.py``)."""
+
+    name: str
+    owner: str
+    token: int
+    expires_us: int
+
+
+class LeaseLost(Exception):
+    """The lease is no longer held with this token: the worker must stop without
+    acknowledging (another process has taken the work over)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedVersion:
+    """One version as a store copy moves it (``export_versions``/``import_versions``):
+    the source's change order ``seq``, the position of the version's outbox event, and
+    the version itself, whose ``index`` and ``access_keys`` are filled only when it is
+    the resource's current version (older versions have no index rows to carry)."""
+
+    seq: int
+    outbox_position: int
+    version: NewVersion
+
+
 class Reader(ABC):
     """Reads, from the committed store or from inside a unit of work."""
 
@@ -150,6 +194,12 @@ class UnitOfWork(Reader):
     def commit(self) -> None:
         """Make every write of this unit durable and visible, atomically."""
 
+    @abstractmethod
+    def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
+        """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
+        it back). With ``lease``, first check it is still held with its token; raise
+        ``LeaseLost`` (acknowledging nothing) if not."""
+
 
 class Store(Reader):
     """A FHIR resource store. Adapters: ``sqlite.SqliteStore`` (and MongoDB later)."""
@@ -177,8 +227,43 @@ class Store(Reader):
         """Record that ``consumer`` has handled every event up to ``position``."""
 
     @abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> Lease | None:
+        """Take lease ``name`` for ``ttl_seconds`` if it is free, expired or ``owner``'s
+        (a renewal: same token); None while another owner holds it. Atomic."""
+
+    @abstractmethod
+    def release_lease(self, lease: Lease) -> None:
+        """Free ``lease`` if it is still held with its token (otherwise do nothing)."""
+
+    @abstractmethod
     def count(self, type: str | None = None) -> int:
         """Number of current, non-deleted resources (of one type, or all)."""
+
+    # -- copying a whole store (see the module contract) --------------------------------
+
+    @abstractmethod
+    def export_versions(self, after_seq: int, limit: int) -> list[CopiedVersion]:
+        """Up to ``limit`` versions with seq > ``after_seq``, ascending seq, read on one
+        consistent state."""
+
+    @abstractmethod
+    def import_versions(self, batch: list[CopiedVersion]) -> None:
+        """Write ``batch`` (ascending seq) atomically, keeping its seq numbers, version
+        numbers, timestamps and outbox positions; index rows and access keys for current
+        versions. A version already present is skipped. Raises ValueError when a version
+        does not follow the resource's current one or its seq/position is taken."""
+
+    @abstractmethod
+    def last_seq(self) -> int:
+        """The highest seq held (0 when empty): where a resumed copy continues."""
+
+    @abstractmethod
+    def version_count(self) -> int:
+        """Number of versions of every resource, deleted ones included."""
+
+    @abstractmethod
+    def consumers(self) -> dict[str, int]:
+        """Every outbox consumer's acknowledged position (copied with ``outbox_ack``)."""
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need no close
         """Release connections."""

@@ -119,6 +119,15 @@ CREATE TABLE IF NOT EXISTS outbox_consumer (
     position INTEGER NOT NULL
 );
 
+-- lease: who does a piece of background work (server/store/sqlite_lease.py). owner is
+-- NULL once released; token (the fencing token) grows each time the lease changes hands.
+CREATE TABLE IF NOT EXISTS lease (
+    name       TEXT PRIMARY KEY,
+    owner      TEXT,
+    token      INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS store_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -31,11 +31,13 @@ from importlib import resources
 from pathlib import Path
 
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import sqlite_search
+from server.store import sqlite_copy, sqlite_lease, sqlite_search
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    CopiedVersion,
     HistoryPage,
+    Lease,
     NewVersion,
     OutboxEvent,
     SearchPage,
@@ -222,6 +224,33 @@ class SqliteStore(_SqliteReads, Store):
             "INSERT INTO outbox_consumer (name, position) VALUES (?, ?) ON CONFLICT (name) "
             "DO UPDATE SET position = max(position, excluded.position)", (consumer, position))
 
+    # -- leases (sqlite_lease.py) ------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> Lease | None:
+        return sqlite_lease.acquire(self._conn(), name, owner, ttl_seconds)
+
+    def release_lease(self, lease: Lease) -> None:
+        sqlite_lease.release(self._conn(), lease)
+
+    # -- copying (sqlite_copy.py) ------------------------------------------------------
+
+    def export_versions(self, after_seq: int, limit: int) -> list[CopiedVersion]:
+        return sqlite_copy.export_versions(self._conn(), after_seq, limit)
+
+    def import_versions(self, batch: list[CopiedVersion]) -> None:
+        with self.unit_of_work() as uow:  # serialised and atomic like any write
+            sqlite_copy.import_versions(uow.conn, batch)
+            uow.commit()
+
+    def last_seq(self) -> int:
+        return sqlite_copy.last_seq(self._conn())
+
+    def version_count(self) -> int:
+        return sqlite_copy.version_count(self._conn())
+
+    def consumers(self) -> dict[str, int]:
+        return sqlite_copy.consumers(self._conn())
+
 
 class Checkpointer:
     """Checkpoints the WAL every ``interval`` seconds: PASSIVE (never blocks writers), or
@@ -327,3 +356,6 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         """Keep this unit's writes: they commit with its group (``sqlite_commit.py``)."""
         self._flush()
         self.committed = True
+
+    def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
+        sqlite_lease.ack(self.conn, consumer, position, lease)

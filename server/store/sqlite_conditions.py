@@ -15,6 +15,7 @@ from server.search.parse_values import uri_segments
 from server.search.query import Condition, RangeValue, ReferenceValue, TokenValue
 from server.search.values import normalize
 from server.store.port import UNRESTRICTED, AccessFilter
+from server.store.prefix import after_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ def _token(target: Target, condition: Condition) -> tuple[str, list]:
         ors, args = [], []
         for text in condition.values:
             ors.append("(text >= ? AND text < ?)")
-            args.extend((text, _after_prefix(text)))
+            args.extend((text, after_prefix(text)))
         return _rows(target, "idx_token", condition.param, ors, args)
     ors, args = _any(condition.values, lambda value: _token_value(value, _PLAIN))
     param = condition.param
@@ -214,21 +215,6 @@ def _reference(target: Target, condition: Condition) -> tuple[str, list]:
     return _rows(target, "idx_reference", condition.param, ors, args)
 
 
-def _after_prefix(prefix: str) -> str:
-    """The smallest string greater than every string starting with ``prefix``: a
-    starts-with becomes the index range ``[prefix, _after_prefix(prefix))``.
-
-    SQLite compares text as UTF-8 bytes, which orders like code points.
-    """
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            following = last + 1 if last + 1 != 0xD800 else 0xE000  # skip surrogates
-            return prefix[:-1] + chr(following)
-        prefix = prefix[:-1]
-    return "\U0010ffff" * 2
-
-
 def _like(text: str) -> str:
     """``text`` as a literal inside a LIKE pattern (``ESCAPE '\\'``)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -249,7 +235,7 @@ def _string_value(value: str, modifier: str | None, c: Columns) -> tuple[str, li
         return f"({normalized} = ? AND {c['exact']} = ?)", [normalize(value), value]
     if modifier == "contains":
         return f"{normalized} LIKE ? ESCAPE '\\'", [f"%{_like(value)}%"]
-    return f"({normalized} >= ? AND {normalized} < ?)", [value, _after_prefix(value)]
+    return f"({normalized} >= ? AND {normalized} < ?)", [value, after_prefix(value)]
 
 
 def _uri(target: Target, condition: Condition) -> tuple[str, list]:
@@ -261,7 +247,7 @@ def _uri(target: Target, condition: Condition) -> tuple[str, list]:
             # one index range [value, after value/), then by segment: value or value/...
             base = value if value.endswith("/") else value + "/"
             ors.append("(uri >= ? AND uri < ? AND (uri = ? OR uri >= ?))")
-            args.extend((value, _after_prefix(base), value, base))
+            args.extend((value, after_prefix(base), value, base))
         elif condition.modifier == "above":
             parents = uri_segments(value)
             ors.append(f"uri IN ({','.join('?' * len(parents))})")

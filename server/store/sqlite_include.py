@@ -4,9 +4,9 @@ Included resources come from the reference index (``idx_reference``), one query 
 include parameter per round, whatever the page size (never one query per match):
 ``_include`` follows the references the page's resources make through a parameter,
 ``_revinclude`` finds the resources whose parameter references the page's resources.
-``:iterate`` repeats the includes on what the previous round added, until a round adds
-nothing or ``MAX_ROUNDS`` is reached. Every query applies the caller's access filter,
-so a resource the caller may not see is never included.
+``:iterate`` rounds (``include_rounds.py``) repeat the includes on what the previous
+round added. Every query applies the caller's access filter, so a resource the caller
+may not see is never included.
 """
 
 from __future__ import annotations
@@ -15,15 +15,10 @@ import sqlite3
 from dataclasses import dataclass
 
 from server.search.query import Include
+from server.store import include_rounds as rounds
 from server.store.port import AccessFilter, StoredVersion
 from server.store.sqlite_conditions import restrict
 
-#: Rounds of ``:iterate`` after the first (a loop in the data ends when a round adds
-#: nothing; this bounds a long reference chain).
-MAX_ROUNDS = 4
-#: At most this many included resources per page (a guard against an include fanning
-#: out to most of the store; the rest is left out rather than paged).
-MAX_INCLUDED = 5000
 #: Bound variables per query stay far below SQLite's limit (32766).
 _CHUNK = 10_000
 
@@ -45,26 +40,14 @@ class Found:
 
 def included(conn: sqlite3.Connection, includes: tuple[Include, ...], matches: list[Found],
              access: AccessFilter) -> list[StoredVersion]:
-    """The resources ``includes`` add to a page of ``matches``, each once and none that
-    is a match itself, in the order found."""
-    seen = {m.rid for m in matches}
-    out: list[StoredVersion] = []
-    frontier = matches
-    rounds = list(includes)
-    for _ in range(MAX_ROUNDS + 1):
-        if not frontier or not rounds or len(out) >= MAX_INCLUDED:
-            break
-        added: list[Found] = []
-        for spec in rounds:
-            for row in _run(conn, spec, frontier, access):
-                if row[0] in seen or len(out) >= MAX_INCLUDED:
-                    continue
-                seen.add(row[0])
-                added.append(Found(row[0], row[1], row[2]))
-                out.append(StoredVersion(row[1], row[2], row[3], row[4], False, row[5], row[6]))
-        frontier = added
-        rounds = [i for i in includes if i.iterate]
-    return out
+    """The resources ``includes`` add to a page of ``matches`` (``include_rounds.py``)."""
+
+    def run(spec: Include, frontier: list[Found]):
+        return [(row[0], Found(row[0], row[1], row[2]),
+                 StoredVersion(row[1], row[2], row[3], row[4], False, row[5], row[6]))
+                for row in _run(conn, spec, frontier, access)]
+
+    return rounds.included(includes, [(m.rid, m) for m in matches], run)
 
 
 def _run(conn: sqlite3.Connection, spec: Include, frontier: list[Found],

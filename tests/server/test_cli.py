@@ -72,6 +72,32 @@ def test_synth_writes_deterministic_bundles_and_ndjson(tmp_path):
     assert bundles and json.loads(bundles[0].read_text())["type"] == "transaction"
 
 
+def test_migrate_copies_a_store_checks_counts_and_refuses_what_it_cannot_copy(tmp_path):
+    loaded = run("demo", "--store", "sqlite:///src.db", "--cases", "2", cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    copied = run("migrate", "--from", "sqlite:///src.db", "--to", "sqlite:///dst.db",
+                 "--batch", "40", cwd=tmp_path)
+    assert copied.returncode == 0, copied.stderr
+    summary = json.loads(copied.stdout)
+    assert summary["copied"] == summary["versions"] > 40
+    for type, count in json.loads(loaded.stdout)["loaded"].items():
+        assert summary["resources_by_type"][type] == count, type
+    again = json.loads(run("migrate", "--from", "sqlite:///src.db", "--to",
+                           "sqlite:///dst.db", cwd=tmp_path).stdout)
+    assert (again["copied"], again["resumed_after"]) == (0, summary["versions"])
+    back = run("demo", "--store", "sqlite:///dst.db", "--cases", "2", cwd=tmp_path)
+    assert json.loads(back.stdout)["loaded"] == json.loads(loaded.stdout)["loaded"]
+
+    assert run("init", "--store", "sqlite:///other.db", cwd=tmp_path).returncode == 0
+    for target, reason in (("sqlite:///other.db", "not from this source"),
+                           ("postgres://nope", "unsupported store URL"),
+                           ("sqlite:///src.db", "same store")):
+        refused = run("migrate", "--from", "sqlite:///src.db", "--to", target, cwd=tmp_path)
+        assert refused.returncode == 1, target
+        assert "amparo:" in refused.stderr and reason in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
 def test_serve_runs_production_workers_and_stops_gracefully_on_sigterm(tmp_path):
     port = free_port()
     proc = subprocess.Popen([AMPARO, "serve", "--store", "sqlite:///s.db", "--port", str(port),
@@ -132,3 +158,12 @@ def test_sigterm_lets_an_in_flight_transaction_finish(tmp_path):
             proc.kill()
     check = run("demo", "--store", "sqlite:///g.db", "--cases", "1", cwd=tmp_path)
     assert json.loads(check.stdout)["loaded"]["Patient"] >= 3000
+
+
+def test_a_mongodb_store_that_cannot_be_reached_fails_with_a_clear_message(tmp_path):
+    url = "mongodb://127.0.0.1:1/amparo?serverSelectionTimeoutMS=200"
+    for command in (["init", "--store", url], ["serve", "--store", url, "--port", "1"]):
+        result = run(*command, cwd=tmp_path)
+        assert result.returncode == 1, result
+        assert "cannot reach MongoDB at 127.0.0.1" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -16,6 +16,7 @@ import pytest
 
 from server.config import Settings
 from tests.conftest import LiveServer, serve
+from tests.stores import TEST_STORE, drop_store, new_store_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "data" / "fhir-r4b" / "examples"
 
@@ -53,8 +54,8 @@ def matches(bundle: dict) -> set[str]:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> Iterator[Examples]:
-    db = tmp_path_factory.mktemp("examples") / "examples.db"
-    for live in serve(Settings(store=f"sqlite:///{db}")):
+    url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("examples"))
+    for live in serve(Settings(store=url)):
         loaded, refused = {}, {}
         for path in sorted(EXAMPLES.glob("*.json")):
             resource = json.loads(path.read_text("utf-8"))
@@ -65,3 +66,4 @@ def examples(tmp_path_factory) -> Iterator[Examples]:
             else:
                 refused[path.name] = response.status_code
         yield Examples(live, loaded, refused)
+    drop_store(url)

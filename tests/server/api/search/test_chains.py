@@ -17,6 +17,7 @@ from server.store import sqlite_search
 from server.store.port import UNRESTRICTED, AccessFilter
 from tests.conftest import assert_outcome, patient
 from tests.server.api.search.conftest import matches
+from tests.stores import sqlite_only
 
 LOINC = "http://loinc.org"
 GASTRO = "http://www.acme.org.au/units|Gastro"
@@ -474,6 +475,7 @@ class Recording:
         return self.conn.execute(sql, args)
 
 
+@sqlite_only
 @pytest.mark.parametrize("type,params", [
     ("Observation", {"subject:Patient.identifier": "12345"}),
     ("Observation", {"subject.identifier": "12345"}),

@@ -21,6 +21,7 @@ from server.search.query import Condition, RangeValue, SearchQuery
 from server.store.sqlite_conditions import drives
 from tests.server.api.search.conftest import matches
 from tests.server.store.test_sqlite_plans import plans
+from tests.stores import sqlite_only
 
 ALL = {"_count": "1000"}
 CODE = {"text": "a test"}
@@ -427,6 +428,7 @@ def test_contains_takes_wildcards_literally(live):
     assert ids(live, "Organization", {"name": "100_"}) == set()
 
 
+@sqlite_only
 def test_starts_with_uses_the_string_index_range(live):
     for i in range(30):
         create(live, {"resourceType": "Patient", "name": [{"family": f"Family{i}"}]})
@@ -440,6 +442,7 @@ def test_starts_with_uses_the_string_index_range(live):
     assert len(ids(live, "Patient", {"family": "family1"})) == 11  # 1 and 10..19
 
 
+@sqlite_only
 @pytest.mark.parametrize(("type", "params", "index"), [
     ("Patient", {"birthdate": "2020"}, "idx_date_low (type=? AND param=? AND low>? AND low<?)"),
     ("Patient", {"birthdate": "gt2020"}, "idx_date_high (type=? AND param=? AND high>?)"),

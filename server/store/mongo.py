@@ -1,0 +1,416 @@
+"""The MongoDB adapter of the storage port (``port.py``): for deployments that outgrow
+one machine (replica sets for availability, sharded clusters for size).
+
+Collections (``docs/deployment.md`` says how to shard them):
+
+- ``resources``: one document per (type, id), the current state, with the current
+  version's search values as arrays of small elements (``mongo_documents.py``) under
+  compound multikey indexes; searches run on them (``mongo_search.py``).
+- ``versions``: every version ever written, one document each, so history never grows
+  the current document towards MongoDB's 16 MB limit.
+- ``outbox``: one event per committed version, ``_id`` its position in commit order;
+  ``outbox_consumers``: each consumer's acknowledged position; ``leases``.
+- ``counters``: the ``writer`` document, which every unit of work updates first inside
+  its transaction. Two transactions writing one document conflict, so holding it
+  serialises units of work across processes and machines (the port's "units of work
+  are serialised"), and the rid, seq and outbox positions it hands out follow commit
+  order.
+
+A unit of work is a multi-document transaction: all its writes commit together or not
+at all. MongoDB runs transactions only on a replica set or a sharded cluster; on a
+standalone server the store refuses to open rather than write bundles non-atomically.
+
+``mongomock://host/db`` opens an in-memory mongomock database, for tests only:
+mongomock has no sessions or transactions, so units of work there are emulated (one
+lock per database, an overlay and an undo log: ``mongo_emulated.py``). The same
+contract suite runs against a real MongoDB when ``MONGODB_URI`` is set.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pymongo
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from server.search.query import HistoryQuery, SearchQuery
+from server.store import mongo_copy, mongo_lease
+from server.store.mongo_documents import document_arrays
+from server.store.mongo_search import BODY, Searcher, stored
+from server.store.port import (
+    UNRESTRICTED,
+    AccessFilter,
+    CopiedVersion,
+    HistoryPage,
+    Lease,
+    NewVersion,
+    OutboxEvent,
+    SearchPage,
+    Store,
+    StoredVersion,
+    UnitOfWork,
+)
+
+DEFAULT_DATABASE = "amparo"
+WRITER = "writer"
+#: How long a unit of work waits for the writer document before giving up (seconds).
+LOCK_TIMEOUT = 60.0
+
+#: Indexes of ``resources``: (name, keys). A compound index holds at most one array.
+RESOURCE_INDEXES = [
+    ("type_rid", [("type", 1), ("rid", 1)]),
+    ("rid", [("rid", 1)]),
+    ("type_lu", [("type", 1), ("lu", 1)]),
+    ("type_id", [("type", 1), ("id", 1)]),
+    ("acc_type", [("acc", 1), ("type", 1)]),
+    ("tok_code", [("type", 1), ("tok.p", 1), ("tok.c", 1), ("tok.s", 1)]),
+    ("tok_text", [("type", 1), ("tok.p", 1), ("tok.t", 1)]),
+    ("str_value", [("type", 1), ("str.p", 1), ("str.n", 1)]),
+    ("ref_target", [("ref.ti", 1), ("ref.tt", 1), ("ref.p", 1), ("type", 1)]),
+    ("ref_param", [("type", 1), ("ref.p", 1)]),
+    ("ref_url", [("ref.u", 1)]),
+    ("dt_low", [("type", 1), ("dt.p", 1), ("dt.lo", 1)]),
+    ("dt_high", [("type", 1), ("dt.p", 1), ("dt.hi", 1)]),
+    # numbers: ``a``/``b`` are the compare bounds (lt/le/eq on a, gt/ge on b)
+    ("num_low", [("type", 1), ("num.p", 1), ("num.a", 1)]),
+    ("num_high", [("type", 1), ("num.p", 1), ("num.b", 1)]),
+    ("qty_low", [("type", 1), ("qty.p", 1), ("qty.a", 1)]),
+    ("qty_high", [("type", 1), ("qty.p", 1), ("qty.b", 1)]),
+    ("uri_value", [("type", 1), ("uri.p", 1), ("uri.u", 1)]),
+    ("cmp_first", [("type", 1), ("cmp.p", 1), ("cmp.a.k1", 1), ("cmp.a.k2", 1)]),
+]
+VERSION_INDEXES = [
+    ("seq", [("seq", 1)], False),  # not unique: a sharded versions collection allows none
+    ("type_seq", [("type", 1), ("seq", 1)], False),
+    ("type_id_seq", [("type", 1), ("id", 1), ("seq", 1)], False),
+]
+
+def _database_name(url: str) -> str:
+    path = urlsplit(url).path.strip("/")
+    return path.split("/")[0] or DEFAULT_DATABASE
+
+
+def check_transactions(hello: dict, where: str) -> None:
+    """Refuse a server that cannot run multi-document transactions: a standalone mongod
+    (no ``setName``) that is not a mongos router (``msg: isdbgrid``)."""
+    if hello.get("setName") or hello.get("msg") == "isdbgrid":
+        return
+    raise ValueError(
+        f"MongoDB at {where} is a standalone server. Amparo writes every transaction "
+        "bundle as one multi-document transaction, which MongoDB runs only on a replica "
+        "set or a sharded cluster; a standalone server would lose that atomicity. Start "
+        "mongod with --replSet rs0 and run rs.initiate() once (a one-member replica set "
+        "is enough for development), then use ?replicaSet=rs0 in the store URL.")
+
+
+class MongoStore(Store):
+    def __init__(self, url: str):
+        self.url = url
+        self.mock = url.startswith("mongomock://")
+        if self.mock:
+            from server.store.mongo_emulated import Emulated, mock_client
+
+            self.client = mock_client(url)
+            self._emulated = Emulated.of(url, _database_name(url))
+        else:
+            # fail fast on an unreachable server, unless the URL sets its own timeout
+            timeout = {} if "serverselectiontimeoutms" in url.lower() \
+                else {"serverSelectionTimeoutMS": 10_000}
+            self.client = pymongo.MongoClient(url, **timeout)
+            self._emulated = None
+            where = urlsplit(url).hostname or "the given address"
+            try:
+                hello = self.client.admin.command("hello")
+            except ConnectionFailure as exc:
+                self.client.close()
+                raise ValueError(f"cannot reach MongoDB at {where}: {exc}") from None
+            try:
+                check_transactions(hello, where)
+            except ValueError:
+                self.client.close()
+                raise
+        self.db = self.client[_database_name(url)]
+        self._local_writer = threading.Lock()  # units of one process queue here first
+
+    def close(self) -> None:
+        if not self.mock:
+            self.client.close()
+
+    def init(self) -> None:
+        """Collections and indexes (``create_index`` is idempotent), and the writer
+        document."""
+        for name, keys in RESOURCE_INDEXES:
+            self.db.resources.create_index(keys, name=name)
+        for name, keys, unique in VERSION_INDEXES:
+            self.db.versions.create_index(keys, name=name, unique=unique)
+        self.db.counters.update_one(
+            {"_id": WRITER},
+            {"$setOnInsert": {"rid": 0, "seq": 0, "position": 0, "lock": 0}}, upsert=True)
+
+    # -- reads ---------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[Searcher]:
+        if self._emulated is None:
+            yield Searcher(self.db.resources, self.db.versions)
+        else:
+            with self._emulated.reading():
+                yield Searcher(self.db.resources, self.db.versions)
+
+    def read(self, type: str, id: str) -> StoredVersion | None:
+        with self._reading():
+            doc = self.db.resources.find_one({"_id": f"{type}/{id}"}, BODY)
+        return stored(doc) if doc else None
+
+    def vread(self, type: str, id: str, version: int) -> StoredVersion | None:
+        with self._reading():
+            doc = self.db.versions.find_one({"_id": f"{type}/{id}/{version}", "id": id})
+        return _version(doc) if doc else None
+
+    def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
+        with self._reading() as searcher:
+            return searcher.search(query, access)
+
+    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
+        with self._reading() as searcher:
+            return searcher.history(query, access)
+
+    def count(self, type: str | None = None) -> int:
+        filter: dict = {"deleted": False}
+        if type is not None:
+            filter["type"] = type
+        with self._reading():
+            return self.db.resources.count_documents(filter)
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def outbox(self, after: int, limit: int = 100) -> list[OutboxEvent]:
+        with self._reading():
+            docs = list(self.db.outbox.find({"_id": {"$gt": after}}).sort("_id", 1)
+                        .limit(limit))
+        return [OutboxEvent(d["_id"], d["type"], d["id"], d["version"], d["method"], d["at"])
+                for d in docs]
+
+    def outbox_position(self, consumer: str) -> int:
+        with self._reading():
+            doc = self.db.outbox_consumers.find_one({"_id": consumer})
+        return doc["position"] if doc else 0
+
+    def outbox_ack(self, consumer: str, position: int) -> None:
+        with self._reading():
+            self.db.outbox_consumers.update_one(
+                {"_id": consumer}, {"$max": {"position": position}}, upsert=True)
+
+    # -- leases ----------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> Lease | None:
+        with self._reading():
+            return mongo_lease.acquire(self.db, name, owner, ttl_seconds)
+
+    def release_lease(self, lease: Lease) -> None:
+        with self._reading():
+            mongo_lease.release(self.db, lease)
+
+    # -- copying a whole store -------------------------------------------------------
+
+    def export_versions(self, after_seq: int, limit: int) -> list[CopiedVersion]:
+        if self._emulated is not None:
+            with self._reading():
+                return mongo_copy.export_versions(self.db, after_seq, limit)
+        with self.client.start_session(snapshot=True) as session:  # one consistent state
+            return mongo_copy.export_versions(self.db, after_seq, limit, session)
+
+    def import_versions(self, batch: list[CopiedVersion]) -> None:
+        with self._local_writer:
+            if self._emulated is not None:
+                with self._emulated.unit_lock, self._emulated.reading():
+                    mongo_copy.import_versions(self.db, batch)
+                return
+            with self.client.start_session() as session:
+                mongo_copy.import_versions(self.db, batch, session)
+
+    def last_seq(self) -> int:
+        with self._reading():
+            return mongo_copy.last_seq(self.db)
+
+    def version_count(self) -> int:
+        with self._reading():
+            return mongo_copy.version_count(self.db)
+
+    def consumers(self) -> dict[str, int]:
+        with self._reading():
+            return mongo_copy.consumers(self.db)
+
+    # -- writes ----------------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        with self._local_writer:
+            if self._emulated is not None:
+                with self._emulated.unit(self.db) as uow:
+                    yield uow
+                return
+            with self.client.start_session() as session:
+                uow = _begin(self.db, session)
+                try:
+                    yield uow
+                    if uow.committed:
+                        uow.finish()
+                finally:
+                    _abort(session)  # anything not committed (a no-op after a commit)
+
+
+def _version(doc: dict) -> StoredVersion:
+    return StoredVersion(doc["type"], doc["id"], doc["version"], doc["last_updated"],
+                         bool(doc["deleted"]), doc.get("body"), doc["method"])
+
+
+def _abort(session) -> None:
+    if session.in_transaction:
+        with suppress(PyMongoError):  # the server aborts it anyway when the session ends
+            session.abort_transaction()
+
+
+def _commit(session, attempts: int = 5) -> None:
+    """Commit, retrying while the outcome is unknown (a network error or failover
+    during the commit): committing again is safe, MongoDB applies a commit once."""
+    for attempt in range(attempts):
+        try:
+            session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            if not isinstance(exc, (OperationFailure, ConnectionFailure)) \
+                    or not exc.has_error_label("UnknownTransactionCommitResult") \
+                    or attempt == attempts - 1:
+                raise
+
+
+def _begin(db, session, timeout: float = LOCK_TIMEOUT) -> MongoUnitOfWork:
+    """Start a transaction and take the writer document as its first write. A write
+    conflict means another unit of work holds it: abort, back off, start again (a
+    fresh snapshot that includes what that unit committed)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        session.start_transaction(read_concern=ReadConcern("snapshot"),
+                                  write_concern=WriteConcern("majority"))
+        try:
+            counters = db.counters.find_one_and_update(
+                {"_id": WRITER}, {"$inc": {"lock": 1}}, upsert=True,
+                return_document=pymongo.ReturnDocument.AFTER, session=session)
+            return MongoUnitOfWork(db, session, counters)
+        except OperationFailure as exc:
+            _abort(session)
+            if not exc.has_error_label("TransientTransactionError") \
+                    or time.monotonic() > deadline:
+                raise
+        time.sleep(pause * (1 + random.random()))
+        pause = min(pause * 2, 0.05)
+
+
+class MongoUnitOfWork(Searcher, UnitOfWork):
+    """Writes go to MongoDB at once, inside the session's transaction (so the unit's
+    own reads and searches see them, and nobody else does until commit); the writer
+    document's counters are kept here and written back on commit."""
+
+    def __init__(self, db, session, counters: dict | None):
+        super().__init__(db.resources, db.versions, session)
+        self.db = db
+        self.committed = False
+        counters = counters or {}
+        self.rid = counters.get("rid", 0)
+        self.seq = counters.get("seq", 0)
+        self.position = counters.get("position", 0)
+
+    def read(self, type: str, id: str) -> StoredVersion | None:
+        doc = self.resources.find_one({"_id": f"{type}/{id}"}, BODY, session=self.session)
+        return stored(doc) if doc else None
+
+    def vread(self, type: str, id: str, version: int) -> StoredVersion | None:
+        doc = self.versions.find_one({"_id": f"{type}/{id}/{version}", "id": id},
+                                     session=self.session)
+        return _version(doc) if doc else None
+
+    def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
+        return Searcher.search(self, query, access)
+
+    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
+        return Searcher.history(self, query, access)
+
+    def _current(self, key: str) -> dict | None:
+        return self.resources.find_one({"_id": key}, session=self.session)
+
+    def write(self, version: NewVersion) -> None:
+        key = f"{version.type}/{version.id}"
+        current = self._current(key)
+        if version.version == 1:
+            if current is not None:
+                raise ValueError(f"{key} exists: version 1 is taken")
+            self.rid += 1
+            rid = self.rid
+        else:
+            if current is None or version.version != current["version"] + 1:
+                raise ValueError(f"{key}: version {version.version} does not follow the "
+                                 "current one")
+            rid = current["rid"]
+        self.seq += 1
+        self.position += 1
+        deleted = version.deleted
+        doc = {"_id": key, "type": version.type, "id": version.id, "rid": rid,
+               "version": version.version, "last_updated": version.last_updated,
+               "lu": version.updated_us, "deleted": deleted, "method": version.method,
+               "body": version.body, "acc": sorted(version.access_keys),
+               **document_arrays(None if deleted else version.index)}
+        history = {"_id": f"{key}/{version.version}", "seq": self.seq, "rid": rid,
+                   "type": version.type, "id": version.id, "version": version.version,
+                   "last_updated": version.last_updated, "lu": version.updated_us,
+                   "method": version.method, "deleted": deleted, "body": version.body,
+                   "pos": self.position}
+        event = {"_id": self.position, "type": version.type, "id": version.id,
+                 "version": version.version, "method": version.method,
+                 "at": version.last_updated}
+        self._apply(Written(key, current, doc, history, event))
+
+    def _apply(self, written: Written) -> None:
+        session = self.session
+        self.resources.replace_one({"_id": written.key}, written.doc, upsert=True,
+                                   session=session)
+        self.versions.insert_one(written.history, session=session)
+        self.db.outbox.insert_one(written.event, session=session)
+
+    def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
+        mongo_lease.ack(self.db, self.session, consumer, position, lease)
+
+    def commit(self) -> None:
+        """Keep this unit's writes; they become visible when the block ends."""
+        self.committed = True
+
+    def finish(self) -> None:
+        """Write the counters back and commit the transaction."""
+        self._save_counters()
+        _commit(self.session)
+
+    def _save_counters(self) -> None:
+        self.db.counters.update_one(
+            {"_id": WRITER},
+            {"$set": {"rid": self.rid, "seq": self.seq, "position": self.position}},
+            upsert=True, session=self.session)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One version's three documents, and the resource document it replaces."""
+
+    key: str
+    current: dict | None
+    doc: dict
+    history: dict
+    event: dict

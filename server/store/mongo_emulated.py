@@ -1,0 +1,158 @@
+"""Units of work on mongomock, which has no sessions or transactions: for tests only
+(``mongomock://`` store URLs). On MongoDB the same guarantees come from real
+multi-document transactions (``mongo.py``); here they are emulated so that the storage
+contract can run in CI, where no MongoDB server can:
+
+- units of work queue on one lock per database (serialised, as on MongoDB, where the
+  writer document does it);
+- a unit's writes are kept in the unit (its own reads see them through an overlay)
+  and applied at commit under a second lock, which readers take for each read, so
+  nobody sees a half-applied or uncommitted unit and readers never wait for a unit;
+- a unit that searches, reads history or acknowledges an outbox position needs its
+  writes in the collections: it applies them then, holds the commit lock from then on
+  (readers wait for it to end), and takes them back from an undo log if it does not
+  commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from server.search.query import HistoryQuery, SearchQuery
+from server.store.mongo import WRITER, MongoUnitOfWork, Written, _version
+from server.store.mongo_search import stored
+from server.store.port import UNRESTRICTED, AccessFilter, HistoryPage, Lease, SearchPage
+
+_CLIENTS: dict[str, object] = {}
+_REGISTRY: dict[tuple[str, str], Emulated] = {}
+_LOCK = threading.Lock()
+
+
+def mock_client(url: str):
+    """One mongomock client per ``mongomock://host`` in this process (tests open the
+    same store twice: the app's and the test's view of it)."""
+    import mongomock
+
+    host = urlsplit(url).netloc or "default"
+    with _LOCK:
+        client = _CLIENTS.get(host)
+        if client is None:
+            client = _CLIENTS[host] = mongomock.MongoClient()
+        return client
+
+
+class Emulated:
+    """The locks of one mongomock database."""
+
+    def __init__(self) -> None:
+        self.unit_lock = threading.Lock()
+        self.commit_lock = threading.RLock()
+
+    @classmethod
+    def of(cls, url: str, name: str) -> Emulated:
+        with _LOCK:
+            return _REGISTRY.setdefault((urlsplit(url).netloc, name), cls())
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self.commit_lock:
+            yield
+
+    @contextmanager
+    def unit(self, db) -> Iterator[EmulatedUnitOfWork]:
+        with self.unit_lock:
+            uow = EmulatedUnitOfWork(db, db.counters.find_one({"_id": WRITER}),
+                                     self.commit_lock)
+            try:
+                yield uow
+                if uow.committed:
+                    uow.finish()
+            finally:
+                uow.close()
+
+
+class EmulatedUnitOfWork(MongoUnitOfWork):
+    def __init__(self, db, counters: dict | None, commit_lock: threading.RLock):
+        super().__init__(db, None, counters)
+        self._commit_lock = commit_lock
+        self._pending: list[Written] = []
+        self._resources: dict[str, dict] = {}  # the overlay: this unit's writes
+        self._versions: dict[str, dict] = {}
+        self._undo: list[Callable[[], object]] = []
+        self._holding = False
+        self._done = False
+
+    def read(self, type: str, id: str):
+        doc = self._resources.get(f"{type}/{id}")
+        return stored(doc) if doc else super().read(type, id)
+
+    def vread(self, type: str, id: str, version: int):
+        doc = self._versions.get(f"{type}/{id}/{version}")
+        return _version(doc) if doc else super().vread(type, id, version)
+
+    def _current(self, key: str) -> dict | None:
+        return self._resources.get(key) or super()._current(key)
+
+    def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
+        self._materialise()
+        return super().search(query, access)
+
+    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
+        self._materialise()
+        return super().history(query, access)
+
+    def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
+        self._materialise()
+        consumers = self.db.outbox_consumers
+        before = consumers.find_one({"_id": consumer})
+        super().ack(consumer, position, lease)
+        self._undo.append(lambda: consumers.replace_one({"_id": consumer}, before)
+                          if before is not None else consumers.delete_one({"_id": consumer}))
+
+    def _apply(self, written: Written) -> None:
+        self._resources[written.key] = written.doc
+        self._versions[written.history["_id"]] = written.history
+        if self._holding:
+            self._apply_now(written)
+        else:
+            self._pending.append(written)
+
+    def _apply_now(self, written: Written) -> None:
+        resources, versions, outbox = self.resources, self.versions, self.db.outbox
+        key, current = written.key, written.current
+        resources.replace_one({"_id": key}, written.doc, upsert=True)
+        self._undo.append(lambda: resources.replace_one({"_id": key}, current)
+                          if current is not None else resources.delete_one({"_id": key}))
+        versions.insert_one(written.history)
+        self._undo.append(lambda: versions.delete_one({"_id": written.history["_id"]}))
+        outbox.insert_one(written.event)
+        self._undo.append(lambda: outbox.delete_one({"_id": written.event["_id"]}))
+
+    def _materialise(self) -> None:
+        """Take the commit lock (kept until the unit ends) and apply pending writes."""
+        if not self._holding:
+            self._commit_lock.acquire()
+            self._holding = True
+        pending, self._pending = self._pending, []
+        for written in pending:
+            self._apply_now(written)
+
+    def finish(self) -> None:
+        self._materialise()
+        self._save_counters()
+        self._undo.clear()
+        self._done = True
+
+    def close(self) -> None:
+        """End the unit: take back whatever was applied and not committed."""
+        try:
+            if not self._done:
+                for undo in reversed(self._undo):
+                    undo()
+        finally:
+            if self._holding:
+                self._holding = False
+                self._commit_lock.release()
