@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pymongo
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import CollectionInvalid, ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -60,6 +60,7 @@ from server.store.port import (
 )
 
 DEFAULT_DATABASE = "amparo"
+COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters")
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
 LOCK_TIMEOUT = 60.0
@@ -145,8 +146,14 @@ class MongoStore(Store):
             self.client.close()
 
     def init(self) -> None:
-        """Collections and indexes (``create_index`` is idempotent), and the writer
-        document."""
+        """Collections, indexes (``create_index`` is idempotent) and the writer
+        document. Collections are created here rather than on first write: a sharded
+        cluster cannot create one inside a transaction."""
+        existing = set(self.db.list_collection_names())
+        for name in COLLECTIONS:
+            if name not in existing:
+                with suppress(CollectionInvalid):  # another process created it first
+                    self.db.create_collection(name)
         for name, keys in RESOURCE_INDEXES:
             self.db.resources.create_index(keys, name=name)
         for name, keys, unique in VERSION_INDEXES:
@@ -338,12 +345,6 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
         doc = self.versions.find_one({"_id": f"{type}/{id}/{version}", "id": id},
                                      session=self.session)
         return _version(doc) if doc else None
-
-    def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
-        return Searcher.search(self, query, access)
-
-    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
-        return Searcher.history(self, query, access)
 
     def _current(self, key: str) -> dict | None:
         return self.resources.find_one({"_id": key}, session=self.session)

@@ -50,13 +50,10 @@ class Searcher:
             cursor = cursor.limit(limit)
         return list(cursor)
 
-    def _step(self, filter: dict, projection: dict, limit: int) -> list[dict]:
-        return self.find(filter, projection, limit)
-
     # -- search ---------------------------------------------------------------------
 
     def search(self, query: SearchQuery, access: AccessFilter) -> SearchPage:
-        scope = Scope(query.type, access, self._step, max_chain_ids())
+        scope = Scope(query.type, access, self.find, max_chain_ids())
         filter = resource_filter(scope, query.conditions)
         docs, more = (self._sorted if query.sort else self._by_rid)(query, filter)
         backward = query.before is not None
