@@ -40,26 +40,85 @@ Resolver = Callable[[str], dict | None]
 BASE = "http://hl7.org/fhir/StructureDefinition/"
 
 
-@dataclass
+@dataclass(eq=False)
 class _Node:
-    """One element of the profile: its definition, children by name, slices by name."""
+    """One element of the profile, with what the walk needs of it worked out once:
+    children and slices by name, and only the children that carry a rule (``active``):
+    elements the profile leaves as the base has them are not walked."""
 
     id: str
     element: dict
     children: dict[str, _Node] = field(default_factory=dict)
     slices: dict[str, _Node] = field(default_factory=dict)
+    active: list[_Node] = field(default_factory=list)
 
-    @property
-    def name(self) -> str:
-        return self.id.rsplit(".", 1)[-1].split(":")[0]
+    def __post_init__(self) -> None:
+        element = self.element
+        self.name = self.id.rsplit(".", 1)[-1].split(":")[0]
+        self.choice = self.name.endswith("[x]")
+        self.narrowed = self.choice  # until ``against`` finds the base's types
+        self.types = tuple(t.get("code") for t in element.get("type", []))
+        self.low = element.get("min", 0)
+        high = element.get("max", "*")
+        self.high = None if high == "*" else int(high)
+        self.array = element.get("base", {}).get("max", high) != "1"
+        self.values = [(key.startswith("fixed"), value) for key, value in element.items()
+                       if key.startswith(("fixed", "pattern"))]
+        self.binding = _binding_of(element)
+        self.constraints = [c for c in element.get("constraint", [])
+                            if "expression" in c and not c.get("source", "").startswith(BASE)]
+        self.targets = [p for t in element.get("type", []) if t.get("code") == "Reference"
+                        for p in t.get("targetProfile", [])]
+        self.extensions = [t["profile"][0] for t in element.get("type", [])
+                           if t.get("code") == "Extension" and t.get("profile")]
+        base = element.get("base", {})
+        tighter = self.low > base.get("min", 0) or (self.high is not None and (
+            base.get("max", "*") == "*" or self.high < int(base["max"])))
+        self.tighter = tighter or ":" in self.id.rsplit(".", 1)[-1] \
+            or (element.get("slicing") or {}).get("rules") == "closed"
+
+    def against(self, base: dict | None) -> None:
+        """Keep only the rules the profile adds to its base element (``base``, from the
+        base definition; the structure validator checks the base's own): narrowed
+        choice types, a changed binding, narrowed reference targets."""
+        if base is not None:
+            if set(self.types) == {t.get("code") for t in base.get("type", [])}:
+                self.narrowed = False
+            if self.binding and self.binding == _binding_of(base):
+                self.binding = None
+            if set(self.targets) == {p for t in base.get("type", [])
+                                     for p in t.get("targetProfile", [])}:
+                self.targets = []
+        if BASE + "Resource" in self.targets:
+            self.targets = []
+        self.own_rules = bool(self.values or self.binding or self.constraints or self.tighter
+                              or self.extensions or self.targets or self.narrowed)
+
+    def settle(self) -> bool:
+        """Work out ``active`` below this node; whether this node needs walking."""
+        for node in self.slices.values():
+            node.settle()
+        self.active = [child for child in self.children.values() if child.settle()]
+        return self.own_rules or bool(self.active) or bool(self.slices)
 
 
-def _tree(elements: list[dict]) -> tuple[_Node, dict[str, _Node]]:
+def _binding_of(element: dict) -> tuple[str, str] | None:
+    binding = element.get("binding") or {}
+    if binding.get("strength") in ("required", "extensible") and binding.get("valueSet"):
+        return binding["strength"], binding["valueSet"].split("|")[0]
+    return None
+
+
+def _tree(elements: list[dict], base: Callable[[str], dict | None]
+          ) -> tuple[_Node, dict[str, _Node]]:
+    """The element tree; ``base(path)`` is the base definition's element of a path
+    (``Identifier.use`` for an unfolded ``Patient.identifier.use``)."""
     nodes: dict[str, _Node] = {}
     root = None
     for element in elements:
         id = element.get("id") or element["path"]
         node = nodes[id] = _Node(id, element)
+        node.against(base(element.get("base", {}).get("path") or element["path"]))
         parent_id, _, last = id.rpartition(".")
         name, _, slice_name = last.partition(":")
         if not parent_id:
@@ -72,6 +131,7 @@ def _tree(elements: list[dict]) -> tuple[_Node, dict[str, _Node]]:
             nodes[parent_id].children[name] = node
     if root is None:
         raise ValueError("a snapshot without a root element")
+    root.settle()
     return root, nodes
 
 
@@ -86,8 +146,18 @@ class ProfileValidator:
         self.type = profile["type"]
         self.resolve = resolve
         self.member = member
-        self.root, self.nodes = _tree(profile["snapshot"]["element"])
+        self._base: dict[str, dict[str, dict]] = {}  # base spec elements by root type
+        self.root, self.nodes = _tree(profile["snapshot"]["element"], self._base_element)
         self._extensions: dict[str, ProfileValidator | None] = {}
+
+    def _base_element(self, path: str) -> dict | None:
+        """The element of ``path`` in the base spec's definition of its root type."""
+        root = path.split(".", 1)[0]
+        if root not in self._base:
+            definition = self.resolve(BASE + root) or {}
+            self._base[root] = {e["path"]: e for e in
+                                definition.get("snapshot", {}).get("element", [])}
+        return self._base[root].get(path)
 
     def validate(self, resource: dict) -> list[ValidationIssue]:
         issues: list[ValidationIssue] = []
@@ -99,13 +169,16 @@ class ProfileValidator:
     def _value(self, node: _Node, value: Any, type: str | None, where: str,
                resource: dict, issues: list) -> None:
         """One value of ``node``'s element: its own rules, then its children."""
-        element = node.element
-        self._fixed(element, value, where, issues)
-        self._binding(element, value, where, issues)
-        self._reference(element, value, type, where, issues)
-        self._invariants(element, value, where, resource, issues)
+        if node.values:
+            self._fixed(node, value, where, issues)
+        if node.binding:
+            self._binding(node, value, where, issues)
+        if node.targets:
+            self._reference(node, value, type, where, issues)
+        if node.constraints:
+            self._invariants(node, value, where, resource, issues)
         if isinstance(value, dict):
-            for child in node.children.values():
+            for child in node.active:
                 self._child(child, value, where, resource, issues)
 
     def _child(self, node: _Node, parent: dict, where: str, resource: dict,
@@ -113,24 +186,23 @@ class ProfileValidator:
         values = _values(node, parent)
         element = node.element
         path = f"{where}.{node.name.removesuffix('[x]')}"
-        _cardinality(element, len(values), path, issues)
-        if node.name.endswith("[x]"):
-            allowed = {t.get("code") for t in element.get("type", [])}
+        _cardinality(node, len(values), path, issues)
+        if node.narrowed:
             for i, (_, type) in enumerate(values):
-                if type not in allowed:
+                if type not in node.types:
                     issues.append(ValidationIssue(
                         "error", "structure", f"{node.name} of a type the profile does not "
-                        f"allow (allowed: {', '.join(sorted(t for t in allowed if t))})",
-                        _at(path, i, element)))
+                        f"allow (allowed: {', '.join(sorted(t for t in node.types if t))})",
+                        _at(path, i, node)))
         slices = node.slices
         if not slices:
             for i, (value, type) in enumerate(values):
-                self._value(node, value, type, _at(path, i, element), resource, issues)
+                self._value(node, value, type, _at(path, i, node), resource, issues)
             return
         taken: dict[str, list] = {name: [] for name in slices}
         for i, (value, type) in enumerate(values):
             slice_name = self._slice_of(node, value, type)
-            at = _at(path, i, element)
+            at = _at(path, i, node)
             if slice_name is None:
                 if (element.get("slicing") or {}).get("rules") == "closed":
                     issues.append(ValidationIssue(
@@ -141,26 +213,27 @@ class ProfileValidator:
             taken[slice_name].append(value)
             self._sliced(slices[slice_name], node, value, type, at, resource, issues)
         for name, members in taken.items():
-            _cardinality(slices[name].element, len(members), f"{path}:{name}", issues)
+            _cardinality(slices[name], len(members), f"{path}:{name}", issues)
 
     def _sliced(self, slice_node: _Node, sliced: _Node, value: Any, type: str | None,
                 where: str, resource: dict, issues: list) -> None:
         """A value in a slice: the slice's rules (its children, or the sliced element's
         when the slice lists none), and an extension's own definition."""
-        node = slice_node if slice_node.children or not sliced.children else _Node(
-            slice_node.id, slice_node.element, sliced.children)
-        self._value(node, value, type, where, resource, issues)
-        for kind in slice_node.element.get("type", []):
-            if kind.get("code") == "Extension" and kind.get("profile") \
-                    and isinstance(value, dict):
-                extension = self._extension(kind["profile"][0])
+        if slice_node.children or not sliced.children:
+            self._value(slice_node, value, type, where, resource, issues)
+        else:  # the slice's own rules, the sliced element's children
+            self._value(_Node(slice_node.id, slice_node.element, active=sliced.active),
+                        value, type, where, resource, issues)
+        for url in slice_node.extensions:
+            if isinstance(value, dict):
+                extension = self._extension(url)
                 if extension is None:
                     continue
                 extension._value(extension.root, value, "Extension", where, resource, issues)
                 holder = self.nodes.get(sliced.id.rsplit(".", 1)[0])
                 if holder is not None and not _in_context(extension.profile, holder):
                     issues.append(ValidationIssue(
-                        "error", "structure", f"the extension {kind['profile'][0]} is not "
+                        "error", "structure", f"the extension {url} is not "
                         f"allowed on {holder.element['path']} (its context)", where))
 
     def _extension(self, url: str) -> ProfileValidator | None:
@@ -197,21 +270,20 @@ class ProfileValidator:
 
     # -- rules -----------------------------------------------------------------------
 
-    def _fixed(self, element: dict, value: Any, where: str, issues: list) -> None:
-        for key, expected in element.items():
-            if key.startswith("fixed") and value != expected:
+    def _fixed(self, node: _Node, value: Any, where: str, issues: list) -> None:
+        for fixed, expected in node.values:
+            if fixed and value != expected:
                 issues.append(ValidationIssue(
                     "error", "value", "the value must be exactly the one the profile "
                     "fixes", where))
-            elif key.startswith("pattern") and not _contains(value, expected):
+            elif not fixed and not _contains(value, expected):
                 issues.append(ValidationIssue(
                     "error", "value", "the value must contain what the profile's pattern "
                     "requires", where))
 
-    def _binding(self, element: dict, value: Any, where: str, issues: list) -> None:
-        binding = element.get("binding") or {}
-        strength, url = binding.get("strength"), binding.get("valueSet")
-        if strength not in ("required", "extensible") or not url or self.member is None:
+    def _binding(self, node: _Node, value: Any, where: str, issues: list) -> None:
+        strength, url = node.binding
+        if self.member is None:
             return
         codings = _codings(value)
         if not codings:
@@ -224,16 +296,14 @@ class ProfileValidator:
             severity, "code-invalid", f"the code is not in the value set {url} "
             f"({strength} binding)", where))
 
-    def _reference(self, element: dict, value: Any, type: str | None, where: str,
+    def _reference(self, node: _Node, value: Any, type: str | None, where: str,
                    issues: list) -> None:
         if type != "Reference" or not isinstance(value, dict):
             return
         reference = value.get("reference")
         if not isinstance(reference, str) or reference.startswith(("#", "urn:")):
             return
-        targets = [p for t in element.get("type", []) if t.get("code") == "Reference"
-                   for p in t.get("targetProfile", [])]
-        allowed = {self._type_of(p) for p in targets}
+        allowed = {self._type_of(p) for p in node.targets}
         if not allowed or "Resource" in allowed:
             return
         parts = reference.split("/")
@@ -250,11 +320,10 @@ class ProfileValidator:
         definition = self.resolve(profile_url)
         return definition.get("type") if definition else None
 
-    def _invariants(self, element: dict, value: Any, where: str, resource: dict,
+    def _invariants(self, node: _Node, value: Any, where: str, resource: dict,
                     issues: list) -> None:
-        for constraint in element.get("constraint", []):
-            if constraint.get("source", "").startswith(BASE) or "expression" not in constraint:
-                continue  # the base spec's invariants are the structure validator's
+        """The profile's own invariants (the base spec's are the structure validator's)."""
+        for constraint in node.constraints:
             try:
                 ok = evaluate(value, constraint["expression"], {"resource": resource}) == [True]
             except Exception:  # noqa: BLE001 - a broken expression is the profile's fault
@@ -269,9 +338,8 @@ class ProfileValidator:
 
 def _values(node: _Node, parent: dict) -> list[tuple[Any, str | None]]:
     """The instance values of ``node``'s element in ``parent``, with their type."""
-    name = node.name
-    types = [t.get("code") for t in node.element.get("type", [])]
-    if name.endswith("[x]"):
+    name, types = node.name, node.types
+    if node.choice:
         stem = name[:-3]
         found = []
         for key, value in parent.items():
@@ -303,19 +371,19 @@ def _in_context(extension: dict, holder: _Node) -> bool:
     return any(c in names for c in contexts)
 
 
-def _cardinality(element: dict, count: int, where: str, issues: list) -> None:
-    low, high = element.get("min", 0), element.get("max", "*")
-    if count < low:
+def _cardinality(node: _Node, count: int, where: str, issues: list) -> None:
+    if count < node.low:
         issues.append(ValidationIssue(
-            "error", "required", f"at least {low} value(s) required, {count} present", where))
-    if high != "*" and count > int(high):
+            "error", "required", f"at least {node.low} value(s) required, {count} present",
+            where))
+    if node.high is not None and count > node.high:
         issues.append(ValidationIssue(
-            "error", "structure", f"at most {high} value(s) allowed, {count} present", where))
+            "error", "structure", f"at most {node.high} value(s) allowed, {count} present",
+            where))
 
 
-def _at(path: str, i: int, element: dict) -> str:
-    return f"{path}[{i}]" if element.get("base", {}).get("max", element.get("max")) != "1" \
-        else path
+def _at(path: str, i: int, node: _Node) -> str:
+    return f"{path}[{i}]" if node.array else path
 
 
 def _contains(value: Any, pattern: Any) -> bool:
