@@ -32,6 +32,7 @@ from typing import Any
 from fhirpathpy import evaluate
 
 from profiles._issues import ValidationIssue
+from profiles.r4b import base_elements
 
 #: (value set URL, system, code) -> member, not a member, or unknown (None).
 Member = Callable[[str, str | None, str], bool | None]
@@ -146,18 +147,8 @@ class ProfileValidator:
         self.type = profile["type"]
         self.resolve = resolve
         self.member = member
-        self._base: dict[str, dict[str, dict]] = {}  # base spec elements by root type
-        self.root, self.nodes = _tree(profile["snapshot"]["element"], self._base_element)
+        self.root, self.nodes = _tree(profile["snapshot"]["element"], base_elements().get)
         self._extensions: dict[str, ProfileValidator | None] = {}
-
-    def _base_element(self, path: str) -> dict | None:
-        """The element of ``path`` in the base spec's definition of its root type."""
-        root = path.split(".", 1)[0]
-        if root not in self._base:
-            definition = self.resolve(BASE + root) or {}
-            self._base[root] = {e["path"]: e for e in
-                                definition.get("snapshot", {}).get("element", [])}
-        return self._base[root].get(path)
 
     def validate(self, resource: dict) -> list[ValidationIssue]:
         issues: list[ValidationIssue] = []

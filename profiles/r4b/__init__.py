@@ -3,7 +3,8 @@
 ``search-parameters.json`` and ``element-types.json`` are written by
 ``scripts/build_r4b_data.py``, ``elements.json`` by ``scripts/build_r4b_elements.py`` and
 ``required-codes.json`` by ``scripts/build_required_codes.py``, ``summary-elements.json``
-by ``scripts/build_r4b_summary.py`` (their docstrings name the
+by ``scripts/build_r4b_summary.py``, ``base-elements.json`` by
+``scripts/build_r4b_base.py`` (their docstrings name the
 sources and formats). They ship inside the package so that a clean checkout, or an
 installed wheel, needs nothing else.
 """
@@ -14,7 +15,8 @@ import json
 from functools import cache
 from importlib import resources
 
-__all__ = ["element_types", "elements", "search_parameters", "summary_elements"]
+__all__ = ["base_elements", "element_types", "elements", "search_parameters",
+           "summary_elements"]
 
 
 def _load(name: str) -> object:
@@ -66,3 +68,12 @@ def summary_elements() -> dict[str, dict]:
     ``isSummary`` and those with ``min`` >= 1 (for ``_summary`` and ``_elements``).
     Cached: callers share one dict and must not change it."""
     return _load("summary-elements.json")  # type: ignore[return-value]
+
+
+@cache
+def base_elements() -> dict[str, dict]:
+    """Element path -> the base spec's choice types, binding and reference targets of
+    that element, in ElementDefinition shape (what a profile's rules are compared with;
+    ``scripts/build_r4b_base.py``). Cached: callers share one dict and must not change it.
+    """
+    return _load("base-elements.json")  # type: ignore[return-value]
