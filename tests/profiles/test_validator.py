@@ -171,3 +171,21 @@ def test_cl_core_examples_conform_to_cl_core_profiles():
                 assert ProfileValidator(by_url[url], resolve).validate(resource) == [], path
                 checked += 1
     assert checked >= 10
+
+
+def test_conformance_keeps_one_validator_per_profile_and_names_unknown_profiles():
+    from profiles.conformance import Conformance
+
+    definitions = [{**PROFILE, "resourceType": "StructureDefinition"},
+                   {**FLAG, "resourceType": "StructureDefinition"}]
+    conformance = Conformance(definitions, member)
+    assert conformance.validator("urn:test:profile|1.0") is conformance.validator(
+        "urn:test:profile")
+    assert conformance.validate(copy.deepcopy(VALID), ["urn:test:profile"]) == []
+    bad = copy.deepcopy(VALID)
+    bad.pop("name")
+    assert {i.expression for i in conformance.validate(bad, ["urn:test:profile"])} == {
+        "Patient.name", "Patient"}
+    unknown = conformance.validate(copy.deepcopy(VALID), ["urn:nope", "urn:ext:flag"])
+    assert [(i.code, i.expression) for i in unknown] == [
+        ("not-supported", "Patient.meta.profile[0]"), ("invalid", "Patient.meta.profile[1]")]

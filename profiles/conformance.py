@@ -1,0 +1,70 @@
+"""The profiles a deployment validates against, by canonical URL, with their validators
+built once and kept (building one walks the whole snapshot; validating with it walks
+only the elements where the profile adds a rule).
+
+``definitions`` are StructureDefinitions carrying snapshots: the implementation guide's
+profiles and extensions, and any definition they build on (CL Core extensions). Value
+set membership comes from ``member`` (the terminology's ``$validate-code``), so this
+module needs neither the terminology nor the server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from profiles._issues import ValidationIssue
+from profiles.validator import Member, ProfileValidator
+
+
+class Conformance:
+    def __init__(self, definitions: Iterable[dict], member: Member | None = None):
+        self._by_url = {d["url"]: d for d in definitions
+                        if d.get("resourceType") == "StructureDefinition" and "url" in d}
+        self.member = member
+        self._validators: dict[str, ProfileValidator] = {}
+        self._lock = threading.Lock()
+
+    def definition(self, url: str) -> dict | None:
+        """A StructureDefinition by canonical URL (``|version`` ignored)."""
+        return self._by_url.get(url.split("|", 1)[0])
+
+    def urls(self) -> list[str]:
+        return sorted(self._by_url)
+
+    def validator(self, url: str) -> ProfileValidator | None:
+        """The validator of a known profile with a snapshot; None otherwise."""
+        url = url.split("|", 1)[0]
+        found = self._validators.get(url)
+        if found is not None:
+            return found
+        definition = self._by_url.get(url)
+        if definition is None or "snapshot" not in definition:
+            return None
+        with self._lock:
+            found = self._validators.get(url)
+            if found is None:
+                found = self._validators[url] = ProfileValidator(
+                    definition, self.definition, self.member)
+        return found
+
+    def validate(self, resource: dict, profiles: Iterable[str]) -> list[ValidationIssue]:
+        """Every problem of ``resource`` against each of ``profiles``. A profile this
+        server does not know is an ``error`` issue with code ``not-supported`` (the caller
+        decides whether that refuses the resource), as is one for another type."""
+        issues: list[ValidationIssue] = []
+        type = resource.get("resourceType", "")
+        for i, url in enumerate(profiles):
+            where = f"{type}.meta.profile[{i}]"
+            validator = self.validator(url)
+            if validator is None:
+                issues.append(ValidationIssue(
+                    "error", "not-supported", f"the profile {url} is not known to this "
+                    "server", where))
+            elif validator.type != type:
+                issues.append(ValidationIssue(
+                    "error", "invalid", f"the profile {url} is for {validator.type}, not "
+                    f"{type}", where))
+            else:
+                issues += validator.validate(resource)
+        return issues
