@@ -16,8 +16,10 @@ problem, not only the first, each with a FHIRPath expression (``Patient.name[0].
 - contained resources validated as resources, without resources of their own (dom-2);
   Extension with a ``url`` and exactly one of ``value[x]`` or ``extension`` (ext-1);
   element ids unique within their resource (Element.id);
-  ``Narrative.div`` a string starting with a ``<div`` tag (no full XHTML check); an
-  element with nothing but an ``id`` (ele-1).
+  ``Narrative.div`` a string starting with a ``<div`` tag, with no entity but XML's
+  five and numeric character references and no ``<!DOCTYPE``/``<!ENTITY`` declaration
+  (the div is XML without a DTD; no full XHTML check); an element with nothing but an
+  ``id`` (ele-1).
 
 Issue messages never echo values (privacy); element names are echoed.
 """
@@ -46,6 +48,12 @@ _DAYS = ("date", "dateTime", "instant")
 # Narrative.div starts with a <div> start tag, maybe namespace-prefixed (<x:div ...>);
 # its content is not parsed (https://hl7.org/fhir/R4B/narrative.html#xhtml).
 _DIV = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?div[\s/>]").match
+# The div is XML with no DTD, so the only entities are XML's five predefined ones
+# (XML 1.0 section 4.1, "Entity Declared"; a bare & is not well-formed, section 2.4), and
+# it cannot declare any: inside an element "<!" opens only a comment or a CDATA section,
+# whose text is not parsed (sections 2.5, 2.7, 3.1). "&reg;" or "&nbsp;" must be the
+# character itself or "&#174;".
+_UNDECLARED = re.compile(r"&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)").search
 # The same language as the spec's regex, which backtracks exponentially on Python's engine
 # (each whitespace run fits either \s* around a quad): 120 bytes of "AAAA\n" lines and a
 # "!" took 7 s, each further line doubling it. Here each run has one place to go.
@@ -259,6 +267,38 @@ def _value(kind: int, value: Any, target: Any, here: str, issues: list, ids: dic
         issues.append(_issue("value", "wrong JSON type for xhtml: expected a string", here))
     elif _DIV(value) is None:
         issues.append(_issue("value", "the narrative must be an XHTML <div> element", here))
+    elif ("&" in value or "!" in value) and _undeclared(value):
+        issues.append(_issue("value", "the narrative uses an entity or a declaration XML "
+                             "does not allow without a DTD: only &lt; &gt; &amp; &quot; "
+                             "&apos; and numeric character references", here))
+
+
+def _undeclared(div: str) -> bool:
+    """True when ``div`` uses an entity XML does not predefine, or holds a declaration
+    (any ``<!`` other than a comment or CDATA section, whose text is skipped). Linear (a
+    regex skipping comments backtracks on many unclosed ``<!--``), and it looks for the
+    rare ``!`` rather than ``<!``, slow to find among a narrative's many ``<``."""
+    if "!" in div:
+        text, start, at = [], 0, div.find("!")
+        while at >= 0:
+            if at > start and div[at - 1] == "<":
+                text.append(div[start:at - 1])
+                if div.startswith("--", at + 1):
+                    end = div.find("-->", at + 3)
+                elif div.startswith("[CDATA[", at + 1):
+                    end = div.find("]]>", at + 8)
+                else:
+                    return True
+                if end < 0:
+                    return True
+                start = end + 3
+                at = div.find("!", start)
+            else:
+                at = div.find("!", at + 1)
+        if text:
+            text.append(div[start:])
+            div = "".join(text)
+    return _UNDECLARED(div) is not None
 
 
 def _resource(value: Any, here: str, issues: list, contained: bool) -> None:

@@ -17,6 +17,15 @@ TASK_STATUS = {"draft", "requested", "received", "accepted", "rejected", "ready"
                "in-progress", "on-hold", "failed", "completed", "entered-in-error"}
 V3_ACT_ENCOUNTER = {"AMB", "EMER", "FLD", "HH", "IMP", "ACUTE", "NONAC", "OBSENC", "PRENC",
                     "SS", "VR"}
+# The codes of the other FHIR code systems our properties point at (R4B).
+EXTERNAL = {
+    "http://hl7.org/fhir/task-status": TASK_STATUS,
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode": V3_ACT_ENCOUNTER,
+    "http://hl7.org/fhir/flag-priority-code": {"PN", "PL", "PM", "PH"},
+    "http://terminology.hl7.org/CodeSystem/flag-category": {
+        "diet", "drug", "lab", "admin", "contact", "clinical", "behavioral", "research",
+        "advance-directive", "safety"},
+}
 
 
 def _flat(concepts: list[dict]) -> list[dict]:
@@ -26,7 +35,8 @@ def _flat(concepts: list[dict]) -> list[dict]:
 def test_the_expected_codesystems_are_shipped() -> None:
     assert {"formas-violencia", "relacion-agresor", "nivel-riesgo", "tipo-institucion",
             "tipo-contacto", "servicio-paquete-minimo", "estado-derivacion",
-            "instrumento-riesgo"} <= set(NAMES)
+            "instrumento-riesgo", "tipo-alerta", "tipo-violencia-gbvims",
+            "medida-proteccion"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -40,7 +50,9 @@ def test_every_codesystem_is_active_complete_and_under_the_amparo_canonical(name
     assert cs["id"] == name
     assert cs["url"] == f"https://fhir.amparo.cl/CodeSystem/{name}"
     assert (cs["status"], cs["content"], cs["language"]) == ("active", "complete", "es-CL")
+    assert (cs["version"], cs["caseSensitive"]) == ("0.1.0", True)
     assert cs["count"] == len(_flat(cs["concept"]))
+    assert cs["valueSet"] == f"https://fhir.amparo.cl/ValueSet/{name}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -70,10 +82,8 @@ def test_properties_are_declared_and_codings_of_ours_resolve(name: str) -> None:
             if coding and coding["system"].startswith("https://fhir.amparo.cl/CodeSystem/"):
                 target = coding["system"].rsplit("/", 1)[1]
                 assert coding["display"] == terminology.concepts(target)[coding["code"]]["display"]
-            elif coding and coding["system"] == "http://hl7.org/fhir/task-status":
-                assert coding["code"] in TASK_STATUS
             elif coding:
-                assert coding["code"] in V3_ACT_ENCOUNTER, coding
+                assert coding["code"] in EXTERNAL[coding["system"]], coding
 
 
 def test_forms_of_violence_are_the_nine_of_ley_21675_article_6_in_its_order() -> None:
@@ -112,14 +122,64 @@ def test_every_service_of_the_minimum_package_has_a_provider_kind() -> None:
         assert providers and set(providers) <= set(kinds)
 
 
+def test_risk_levels_rank_on_one_three_level_scale() -> None:
+    ranks = {code: c["property"][0]["valueInteger"]
+             for code, c in terminology.concepts("nivel-riesgo").items()}
+    assert ranks == {"bajo": 1, "medio": 2, "alto": 3, "vital": 3, "vital-alto": 3}
+
+
+def test_alert_kinds_are_the_early_warning_rules() -> None:
+    alerts = terminology.concepts("tipo-alerta")
+    assert list(alerts) == ["riesgo-alto", "escalamiento", "reincidencia", "agresor-serial",
+                            "incumplimiento-medida-proteccion", "derivacion-vencida",
+                            "perdida-contacto", "reevaluacion-pendiente"]
+    for alert in alerts.values():
+        assert {p["code"] for p in alert["property"]} == {"prioridad", "categoria"}
+
+
+def test_gbvims_has_its_six_core_types_in_classification_order() -> None:
+    types = terminology.code_system("tipo-violencia-gbvims")["concept"]
+    assert [c["code"] for c in types] == ["violacion", "agresion-sexual", "agresion-fisica",
+                                          "matrimonio-forzado", "negacion-recursos",
+                                          "abuso-psicologico"]
+    assert [c["property"][0]["valueInteger"] for c in types] == list(range(1, 7))
+    assert [c["designation"][0]["value"] for c in types][:3] == [
+        "Rape", "Sexual assault", "Physical assault"]
+
+
+def test_referral_statuses_cover_the_waiting_list_drop_out_and_cancellation() -> None:
+    statuses = terminology.concepts("estado-derivacion")
+    assert {"enviada", "recibida", "aceptada", "en-espera", "en-atencion", "completada",
+            "rechazada", "sin-cupo", "no-se-presenta", "abandona", "desiste",
+            "anulada"} == set(statuses)
+    task = {code: c["property"][0]["valueCoding"]["code"] for code, c in statuses.items()}
+    assert (task["en-espera"], task["abandona"], task["anulada"]) == ("accepted", "failed",
+                                                                     "cancelled")
+
+
+def test_places_group_the_homes_under_domicilio() -> None:
+    places = terminology.concepts("lugar-hechos")
+    assert terminology.code_system("lugar-hechos")["hierarchyMeaning"] == "is-a"
+    assert places["domicilio"]["parent"] is None
+    assert {c for c, p in places.items() if p["parent"] == "domicilio"} == {
+        "domicilio-comun", "domicilio-victima", "domicilio-agresor"}
+
+
+def test_protection_measures_cite_their_legal_basis() -> None:
+    for measure in terminology.concepts("medida-proteccion").values():
+        [basis] = measure["property"]
+        assert basis["code"] == "baseLegal" and basis["valueString"].strip()
+
+
 def test_code_system_returns_a_fresh_copy_each_time() -> None:
     terminology.code_system("nivel-riesgo")["concept"].clear()
     assert terminology.code_system("nivel-riesgo")["concept"]
 
 
 def test_an_unknown_code_system_fails_loudly() -> None:
-    with pytest.raises(FileNotFoundError):
-        terminology.code_system("no-such-system")
+    for bad in ("no-such-system", "../valuesets/comuna", "codesystems/tipo-arma"):
+        with pytest.raises(FileNotFoundError):
+            terminology.code_system(bad)
 
 
 def test_comunas_are_the_346_cut_codes_with_their_provincia_and_region() -> None:
@@ -149,7 +209,8 @@ def test_countries_are_the_cl_core_iso_numeric_codes() -> None:
 
 
 @pytest.mark.parametrize("name", ["division-politico-administrativa.csv",
-                                  "CodeSystem-CodPais.json"])
+                                  "CodeSystem-CodPais.json", "CodeSystem-CSTipoIdentificador.json",
+                                  "CodeSystem-CSCodigoDNI.json", "pueblo-indigena.csv"])
 def test_copied_data_matches_the_checksum_recorded_in_its_note(name: str) -> None:
     folder = resources.files("terminology").joinpath("data")
     digest = hashlib.sha256(folder.joinpath(name).read_bytes()).hexdigest()

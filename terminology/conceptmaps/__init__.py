@@ -1,0 +1,1 @@
+"""Amparo ConceptMaps as JSON files (a package so that they ship in the wheel)."""
