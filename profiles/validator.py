@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhirpathpy import evaluate
+import fhirpathpy
+from fhirpathpy.models import models
 
 from profiles._issues import ValidationIssue
 from profiles.r4b import base_elements
@@ -66,7 +67,8 @@ class _Node:
         self.values = [(key.startswith("fixed"), value) for key, value in element.items()
                        if key.startswith(("fixed", "pattern"))]
         self.binding = _binding_of(element)
-        self.constraints = [c for c in element.get("constraint", [])
+        self.constraints = [(c, _compiled(c["expression"]))
+                            for c in element.get("constraint", [])
                             if "expression" in c and not c.get("source", "").startswith(BASE)]
         self.targets = [p for t in element.get("type", []) if t.get("code") == "Reference"
                         for p in t.get("targetProfile", [])]
@@ -101,6 +103,15 @@ class _Node:
             node.settle()
         self.active = [child for child in self.children.values() if child.settle()]
         return self.own_rules or bool(self.active) or bool(self.slices)
+
+
+def _compiled(expression: str) -> Callable | None:
+    """A FHIRPath expression compiled once, with the FHIR model (so ``value`` finds
+    ``valueBoolean``); None when it does not compile (every use then fails)."""
+    try:
+        return fhirpathpy.compile(expression, models["r4"])
+    except Exception:  # noqa: BLE001 - reported as a failing invariant
+        return None
 
 
 def _binding_of(element: dict) -> tuple[str, str] | None:
@@ -314,10 +325,10 @@ class ProfileValidator:
     def _invariants(self, node: _Node, value: Any, where: str, resource: dict,
                     issues: list) -> None:
         """The profile's own invariants (the base spec's are the structure validator's)."""
-        for constraint in node.constraints:
+        for constraint, compiled in node.constraints:
             try:
-                ok = evaluate(value, constraint["expression"], {"resource": resource}) == [True]
-            except Exception:  # noqa: BLE001 - a broken expression is the profile's fault
+                ok = compiled is not None and compiled(value, {"resource": resource}) == [True]
+            except Exception:  # noqa: BLE001 - a failing expression is the profile's fault
                 ok = False
             if not ok:  # empty is not true (as the HL7 validator reads it)
                 issues.append(ValidationIssue(

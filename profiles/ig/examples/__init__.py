@@ -1,0 +1,1 @@
+"""Example instances of the IG profiles, valid and invalid (listed in index.json)."""

@@ -1,0 +1,1 @@
+"""External definitions the IG uses (written by scripts/build_ig.py)."""
