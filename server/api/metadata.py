@@ -109,10 +109,23 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
                              for code in _reference_params(source, pointing_to=type)],
         "searchParam": search,
     }
+    operations = _operations(type)
+    if operations:
+        out["operation"] = operations
     for key in ("searchInclude", "searchRevInclude"):
         if not out[key]:
             del out[key]
     return out
+
+
+def _operations(type: str) -> list[dict]:
+    """The operations routed under ``type`` by name (``ValueSet/$expand``), each with its
+    R4B OperationDefinition."""
+    names = dict.fromkeys(part[1:] for r in routes() if r.pattern[:1] == (type,)
+                          for part in r.pattern if part.startswith("$"))
+    return [{"name": name,
+             "definition": f"http://hl7.org/fhir/OperationDefinition/{type}-{name}"}
+            for name in names]
 
 
 def _reference_params(type: str, pointing_to: str | None = None) -> list[str]:

@@ -133,11 +133,14 @@ def routes() -> list[Route]:
 def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
     """Run the handler that matches ``req``; 404/405 as OperationOutcome otherwise."""
     segments = [s for s in req.path.split("/") if s]
-    if any(s.startswith("$") for s in segments):
-        operation = next(s for s in segments if s.startswith("$"))
-        raise errors.not_supported(f"operation {operation[:64]} is not supported")
+    operation = next((s for s in segments if s.startswith("$")), None)
     method = "GET" if req.method == "HEAD" else req.method
-    candidates = [r for r in _ROUTES if len(r.pattern) == len(segments)]
+    # an operation is served only by a route that names it (never read as an id)
+    candidates = [r for r in _ROUTES if len(r.pattern) == len(segments)
+                  and (operation is None or operation in r.pattern)]
+    if operation is not None and not any(_match(r.pattern, segments) is not None
+                                         for r in candidates):
+        raise errors.not_supported(f"operation {operation[:64]} is not supported")
     for candidate in candidates:
         if candidate.method == method:
             params = _match(candidate.pattern, segments)
