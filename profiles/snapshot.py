@@ -187,8 +187,8 @@ class _Snapshot:
             return self._unsliced_subtree(
                 ".".join(part.split(":")[0] for part in element["id"].split(".")))
         reference = element.get("contentReference")
-        if reference:
-            return self._unsliced_subtree(reference.split("#", 1)[1])
+        if reference:  # the base's definition of the element it names (not this
+            return self._base_subtree(reference.split("#", 1)[1])  # profile's constraints)
         types = element.get("type", [])
         if len(types) != 1:
             return []
@@ -200,6 +200,14 @@ class _Snapshot:
         if "snapshot" in definition:
             return copy.deepcopy(definition["snapshot"]["element"])
         return generate(definition, self.resolve)
+
+    def _base_subtree(self, id: str) -> list[dict]:
+        """Element ``id`` and its children as the base specification defines them."""
+        definition = self.resolve(FHIR + id.split(".", 1)[0])
+        if definition is None or "snapshot" not in definition:
+            raise SnapshotError(f"content reference #{id}: no base definition")
+        return [copy.deepcopy(e) for e in definition["snapshot"]["element"]
+                if e["path"] == id or e["path"].startswith(id + ".")]
 
     def _unsliced_subtree(self, id: str) -> list[dict]:
         """Element ``id`` and its children in the working list, without slices (those

@@ -98,7 +98,10 @@ class _Node:
                               or self.extensions or self.targets or self.narrowed)
 
     def settle(self) -> bool:
-        """Work out ``active`` below this node; whether this node needs walking."""
+        """Work out ``active`` below this node; whether this node needs walking. (An
+        element defined by reference, ``Consent.provision.provision``, has only the
+        rules its own unfolded children carry: a profile's constraints on the element
+        it names do not apply to it.)"""
         for node in self.slices.values():
             node.settle()
         self.active = [child for child in self.children.values() if child.settle()]
@@ -169,8 +172,9 @@ class ProfileValidator:
     # -- the walk --------------------------------------------------------------------
 
     def _value(self, node: _Node, value: Any, type: str | None, where: str,
-               resource: dict, issues: list) -> None:
-        """One value of ``node``'s element: its own rules, then its children."""
+               resource: dict, issues: list, extra: dict | None = None) -> None:
+        """One value of ``node``'s element: its own rules, then its children (a
+        primitive's children, its id and extensions, are in ``extra``)."""
         if node.values:
             self._fixed(node, value, where, issues)
         if node.binding:
@@ -179,9 +183,10 @@ class ProfileValidator:
             self._reference(node, value, type, where, issues)
         if node.constraints:
             self._invariants(node, value, where, resource, issues)
-        if isinstance(value, dict):
+        holder = value if isinstance(value, dict) else extra
+        if holder is not None:
             for child in node.active:
-                self._child(child, value, where, resource, issues)
+                self._child(child, holder, where, resource, issues)
 
     def _child(self, node: _Node, parent: dict, where: str, resource: dict,
                issues: list) -> None:
@@ -190,7 +195,7 @@ class ProfileValidator:
         path = f"{where}.{node.name.removesuffix('[x]')}"
         _cardinality(node, len(values), path, issues)
         if node.narrowed:
-            for i, (_, type) in enumerate(values):
+            for i, (_, type, _) in enumerate(values):
                 if type not in node.types:
                     issues.append(ValidationIssue(
                         "error", "structure", f"{node.name} of a type the profile does not "
@@ -198,11 +203,11 @@ class ProfileValidator:
                         _at(path, i, node)))
         slices = node.slices
         if not slices:
-            for i, (value, type) in enumerate(values):
-                self._value(node, value, type, _at(path, i, node), resource, issues)
+            for i, (value, type, extra) in enumerate(values):
+                self._value(node, value, type, _at(path, i, node), resource, issues, extra)
             return
         taken: dict[str, list] = {name: [] for name in slices}
-        for i, (value, type) in enumerate(values):
+        for i, (value, type, extra) in enumerate(values):
             slice_name = self._slice_of(node, value, type)
             at = _at(path, i, node)
             if slice_name is None:
@@ -210,7 +215,7 @@ class ProfileValidator:
                     issues.append(ValidationIssue(
                         "error", "structure", f"{node.name} holds a value that none of the "
                         "profile's slices allows (the slicing is closed)", at))
-                self._value(node, value, type, at, resource, issues)
+                self._value(node, value, type, at, resource, issues, extra)
                 continue
             taken[slice_name].append(value)
             self._sliced(slices[slice_name], node, value, type, at, resource, issues)
@@ -338,24 +343,33 @@ class ProfileValidator:
 
 # -- helpers ---------------------------------------------------------------------------
 
-def _values(node: _Node, parent: dict) -> list[tuple[Any, str | None]]:
-    """The instance values of ``node``'s element in ``parent``, with their type."""
+def _values(node: _Node, parent: dict) -> list[tuple[Any, str | None, dict | None]]:
+    """The instance values of ``node``'s element in ``parent``, each with its type and,
+    for a primitive, the ``_name`` object holding its id and extensions (json.html)."""
     name, types = node.name, node.types
     if node.choice:
         stem = name[:-3]
         found = []
-        for key, value in parent.items():
+        for key in parent:
             suffix = key[len(stem):]
             if key.startswith(stem) and suffix[:1].isupper():
                 type = next((t for t in types if t and t[:1].upper() + t[1:] == suffix),
                             suffix)
-                found += [(v, type) for v in (value if isinstance(value, list) else [value])]
+                found += _paired(parent, key, type)
         return found
-    if name not in parent:
+    return _paired(parent, name, types[0] if len(types) == 1 else None)
+
+
+def _paired(parent: dict, key: str, type: str | None) -> list[tuple[Any, str | None, dict | None]]:
+    values, extras = parent.get(key), parent.get("_" + key)
+    if values is None and extras is None:
         return []
-    value = parent[name]
-    type = types[0] if len(types) == 1 else None
-    return [(v, type) for v in (value if isinstance(value, list) else [value])]
+    if not isinstance(values, list) and not isinstance(extras, list):
+        return [(values, type, extras if isinstance(extras, dict) else None)]
+    values = values if isinstance(values, list) else [values] * len(extras or [])
+    extras = extras if isinstance(extras, list) else []
+    return [(v, type, extras[i] if i < len(extras) and isinstance(extras[i], dict) else None)
+            for i, v in enumerate(values)]
 
 
 def _in_context(extension: dict, holder: _Node) -> bool:
@@ -366,7 +380,8 @@ def _in_context(extension: dict, holder: _Node) -> bool:
     if not contexts:
         return True
     path = holder.element["path"]
-    names = {path, "Element", "Resource", "DomainResource",
+    names = {path, holder.element.get("base", {}).get("path"), "Element", "Resource",
+             "DomainResource",
              *(t.get("code") for t in holder.element.get("type", []))}
     if "." not in path:
         names.add(path)  # the resource itself

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from terminology.registry import (
@@ -79,6 +80,18 @@ def members(value_set: dict[str, Any], _stack: tuple[str, ...] = ()) -> Members:
     compose = value_set.get("compose")
     if not isinstance(compose, dict):
         return _from_expansion(value_set)
+    if isinstance(value_set.get("expansion"), dict):
+        try:
+            return _from_compose(value_set, compose, _stack)
+        except TerminologyError as exc:  # a published expansion stands in for what the
+            if exc.status != 404:        # compose names and we do not hold (HL7's v2
+                raise                    # value sets, for example)
+            return _from_expansion(value_set)
+    return _from_compose(value_set, compose, _stack)
+
+
+def _from_compose(value_set: dict[str, Any], compose: dict[str, Any],
+                  _stack: tuple[str, ...]) -> Members:
     stack = (*_stack, value_set.get("url") or "")
     language = value_set.get("language")
     found: Members = {}
@@ -271,3 +284,25 @@ def matches_text(filter: str, member: Member) -> bool:
             if all(any(w.startswith(t) for w in words) for t in wanted):
                 return True
     return False
+
+
+@lru_cache(maxsize=512)
+def _held_codes(canonical: str) -> frozenset[tuple[str, str]] | None:
+    try:
+        return frozenset(members(resolve_value_set(canonical)))
+    except TerminologyError:
+        return None
+
+
+def is_member(value_set: str, system: str | None, code: str) -> bool | None:
+    """Whether a code is in a held value set (for validating bindings): None when the
+    value set is not held here or cannot be expanded, so that a validator leaves the
+    binding unjudged rather than refusing data on what it cannot know. A code without
+    a system (a ``code`` element) is a member when any system of the value set has it.
+    Held value sets do not change while the server runs, so their codes are kept."""
+    held = _held_codes(value_set.split("|", 1)[0])
+    if held is None:
+        return None
+    if system is None:
+        return any(c == code for _, c in held)
+    return (system, code) in held
