@@ -217,6 +217,7 @@ def _registry() -> _Registry:
     by_url: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     held = [(type, r) for type in TYPES for r in _folder(type)]
     held += [("CodeSystem", r) for r in _national_code_systems()]
+    held += [("ValueSet", r) for r in _external_value_sets()]
     for type, resource in held:
         by_id.setdefault((type, resource["id"]), resource)
         if "url" in resource:
@@ -238,6 +239,15 @@ def _folder(type: str) -> list[dict[str, Any]]:
                 resource.setdefault("id", entry.name[: -len(".json")])
                 found.append(resource)
     return found
+
+
+def _external_value_sets() -> list[dict[str, Any]]:
+    """Value sets of other publishers that our profiles bind to, copied unchanged into
+    ``data/`` as ``ValueSet-<id>.json`` (``data/README.md`` says from where)."""
+    folder = resources.files(terminology).joinpath("data")
+    return [json.loads(entry.read_text(encoding="utf-8"))
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.startswith("ValueSet-") and entry.name.endswith(".json")]
 
 
 def _national_code_systems() -> list[dict[str, Any]]:
