@@ -14,7 +14,17 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from server import errors
 from server.access import ANONYMOUS
-from server.api import bundle, history, metadata, read, search, terminology, write  # noqa: F401 (routes)
+from server.api import (  # noqa: F401 (routes)
+    bundle,
+    history,
+    ig,
+    metadata,
+    read,
+    search,
+    terminology,
+    validate,
+    write,
+)
 from server.api.outcome import error_response
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch
 from server.api.versions import R4, check_servable, media_type, requested_version

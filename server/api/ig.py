@@ -1,0 +1,1 @@
+"""The implementation guide as a FHIR package over HTTP."""
