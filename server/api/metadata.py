@@ -119,13 +119,17 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
 
 
 def _operations(type: str) -> list[dict]:
-    """The operations routed under ``type`` by name (``ValueSet/$expand``), each with its
-    R4B OperationDefinition."""
+    """The operations routed under ``type`` by name (``ValueSet/$expand``) and under every
+    type (``[type]/$validate``), each with its R4B OperationDefinition."""
     names = dict.fromkeys(part[1:] for r in routes() if r.pattern[:1] == (type,)
                           for part in r.pattern if part.startswith("$"))
+    every_type = dict.fromkeys(part[1:] for r in routes() if r.pattern[:1] == (":type",)
+                               for part in r.pattern if part.startswith("$"))
     return [{"name": name,
              "definition": f"http://hl7.org/fhir/OperationDefinition/{type}-{name}"}
-            for name in names]
+            for name in names] + [
+        {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{name}"}
+        for name in every_type if name not in names]
 
 
 def _reference_params(type: str, pointing_to: str | None = None) -> list[str]:
