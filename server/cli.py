@@ -140,6 +140,42 @@ def migrate(source_url: str, target_url: str, batch: int) -> None:
                           ensure_ascii=False))
 
 
+@main.group()
+def ig() -> None:
+    """The implementation guide: its FHIR package and its readable pages."""
+
+
+@ig.command("package")
+@click.option("--out", default="package.tgz", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="file to write")
+def ig_package(out: Path) -> None:
+    """Write the IG as a FHIR package (package.tgz); print a JSON summary."""
+    from profiles.package import build_package
+
+    try:
+        summary = build_package(out)
+    except OSError as exc:
+        _fail(f"ig package: cannot write {out}: {exc.strerror or exc}")
+    click.echo(json.dumps({"path": str(out.resolve()), **_jsonable(summary)},
+                          ensure_ascii=False))
+
+
+@ig.command("docs")
+@click.option("--out", default="docs/ig", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="folder to write into")
+def ig_docs(out: Path) -> None:
+    """Write the IG's pages (index, one per profile and extension, terminology) as
+    Markdown; print a JSON summary."""
+    from profiles.docs import write_docs
+
+    try:
+        written = write_docs(out)
+    except OSError as exc:
+        _fail(f"ig docs: cannot write into {out}: {exc.strerror or exc}")
+    click.echo(json.dumps({"path": str(out.resolve()), "pages": len(written)},
+                          ensure_ascii=False))
+
+
 def _jsonable(value: object) -> object:
     if hasattr(value, "__dataclass_fields__"):
         from dataclasses import asdict

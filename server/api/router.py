@@ -135,9 +135,11 @@ def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
     segments = [s for s in req.path.split("/") if s]
     operation = next((s for s in segments if s.startswith("$")), None)
     method = "GET" if req.method == "HEAD" else req.method
-    # an operation is served only by a route that names it (never read as an id)
-    candidates = [r for r in _ROUTES if len(r.pattern) == len(segments)
-                  and (operation is None or operation in r.pattern)]
+    # an operation is served only by a route that names it (never read as an id); routes
+    # with more literal segments come first (``ig/package.tgz`` before ``:type/:id``)
+    candidates = sorted((r for r in _ROUTES if len(r.pattern) == len(segments)
+                         and (operation is None or operation in r.pattern)),
+                        key=lambda r: sum(part[0] == ":" for part in r.pattern))
     if operation is not None and not any(_match(r.pattern, segments) is not None
                                          for r in candidates):
         raise errors.not_supported(f"operation {operation[:64]} is not supported")
@@ -146,7 +148,15 @@ def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
             params = _match(candidate.pattern, segments)
             if params is not None:
                 return candidate.handler(ctx, req, **params)
-    allowed = {r.method for r in candidates if _match(r.pattern, segments) is not None}
+    allowed: set[str] = set()
+    for candidate in candidates:
+        try:
+            if _match(candidate.pattern, segments) is not None:
+                allowed.add(candidate.method)
+        except errors.FhirError:  # an unknown type, once a literal route has matched
+            if not allowed:
+                raise
+            break
     if allowed:
         raise errors.method_not_allowed(
             f"{req.method} is not allowed here; allowed: {', '.join(sorted(allowed))}")

@@ -167,3 +167,47 @@ def test_a_mongodb_store_that_cannot_be_reached_fails_with_a_clear_message(tmp_p
         assert result.returncode == 1, result
         assert "cannot reach MongoDB at 127.0.0.1" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+# amparo ig ---------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ig_package_writes_the_fhir_package_and_prints_a_summary(tmp_path):
+    import tarfile
+
+    result = run("ig", "package", "--out", "ig.tgz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    written = tmp_path / "ig.tgz"
+    assert summary["path"] == str(written)
+    assert summary["size"] == written.stat().st_size
+    assert summary["resources"]["StructureDefinition"] >= 26
+    with tarfile.open(written, "r:gz") as tar:
+        manifest = json.load(tar.extractfile("package/package.json"))
+    assert manifest["name"] == summary["name"] == "cl.amparo.ig"
+    default = run("ig", "package", cwd=tmp_path)  # package.tgz in the working directory
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "package.tgz").read_bytes() == written.read_bytes()
+
+
+def test_ig_package_that_cannot_write_fails_with_a_message(tmp_path):
+    result = run("ig", "package", "--out", str(tmp_path / "missing" / "p.tgz"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "amparo: ig package" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ig_docs_writes_the_pages_and_the_committed_ones_are_current(tmp_path):
+    result = run("ig", "docs", "--out", "pages", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "pages").glob("*.md")}
+    assert json.loads(result.stdout)["pages"] == len(pages)
+    assert {"index.md", "terminologia.md", "Survivor.md", "ext-contacto-seguro.md"} <= set(pages)
+    survivor = pages["Survivor.md"]
+    for part in ("## Elementos", "## Invariantes", "`amp-sur-1`", "## Extensiones que usa",
+                 "## Ejemplo", '"resourceType": "Patient"'):
+        assert part in survivor, part
+    assert "(Survivor.md)" in pages["index.md"]
+    committed = {p.name: p.read_text(encoding="utf-8") for p in (REPO / "docs/ig").glob("*.md")}
+    assert committed == pages, "docs/ig is stale: run `amparo ig docs`"
