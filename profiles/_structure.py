@@ -15,7 +15,8 @@ problem, not only the first, each with a FHIRPath expression (``Patient.name[0].
 - codes outside the required binding of ``code`` elements (``gender: "abc"``);
 - contained resources validated as resources, without resources of their own (dom-2);
   Extension with a ``url`` and exactly one of ``value[x]`` or ``extension`` (ext-1);
-  element ids unique within their resource (Element.id);
+  element ids unique within their resource (Element.id; a StructureDefinition's snapshot
+  and differential each on their own);
   ``Narrative.div`` a string starting with a ``<div`` tag, with no entity but XML's
   five and numeric character references and no ``<!DOCTYPE``/``<!ENTITY`` declaration
   (the div is XML without a DTD; no full XHTML check); an element with nothing but an
@@ -72,6 +73,12 @@ class _Primitive:
         self.low, self.high = spec.get("minValue"), spec.get("maxValue")
         self.max_length = spec.get("maxLength")
         self.dated = name in _DAYS
+
+
+#: Elements whose element ids are unique among themselves only: a StructureDefinition's
+#: snapshot and differential list the same ElementDefinitions, ids included (every HL7
+#: definition does so).
+_OWN_ID_SCOPES = frozenset({"StructureDefinition.snapshot", "StructureDefinition.differential"})
 
 
 class _Node:
@@ -194,6 +201,8 @@ def _walk(node: _Node, obj: dict, path: str, issues: list, ids: dict) -> None:
     if not obj:
         issues.append(_issue("structure", "empty object", path))
         return
+    if node.name in _OWN_ID_SCOPES:
+        ids = {}
     if len(obj) == 1 and "id" in obj and not node.resource and node.name != "Element":
         issues.append(_issue("invariant", "an element must have a value or children (ele-1)",
                              path))

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import fhirpathpy
 from fhirpathpy.models import models
 
+from profiles import fhirpath
 from profiles._issues import ValidationIssue
 from profiles.r4b import base_elements
 
@@ -112,7 +112,7 @@ def _compiled(expression: str) -> Callable | None:
     """A FHIRPath expression compiled once, with the FHIR model (so ``value`` finds
     ``valueBoolean``); None when it does not compile (every use then fails)."""
     try:
-        return fhirpathpy.compile(expression, models["r4"])
+        return fhirpath.compile(expression, models["r4"])
     except Exception:  # noqa: BLE001 - reported as a failing invariant
         return None
 

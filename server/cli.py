@@ -53,7 +53,8 @@ def serve(host: str, port: int, store: str | None, workers: int | None, threads:
 @main.command()
 @click.option("--store", default=None, help=STORE_HELP)
 def init(store: str | None) -> None:
-    """Create schema and indexes and load the institutions (idempotent)."""
+    """Create schema and indexes; load the conformance resources (profiles, terminology,
+    search parameters) and the institutions. Idempotent."""
     from server.loading import initialise
 
     settings = _settings(store)

@@ -1,32 +1,46 @@
-"""Loading bundles into a store in-process: ``amparo init`` and ``amparo demo``.
+"""Loading into a store in-process: ``amparo init`` and ``amparo demo``.
 
-Bundles go through the same route table as HTTP requests (``dispatch``), so loaded data
-is validated, indexed and versioned exactly like data a partner system sends.
+Data bundles go through the same route table as HTTP requests (``dispatch``), so loaded
+data is validated, indexed and versioned exactly like data a partner system sends.
+
+Conformance resources (the IG's StructureDefinitions and SearchParameters, the external
+definitions it uses, every CodeSystem, ValueSet and ConceptMap of ``terminology``) are
+read-only through the API (``server.api.write.READ_ONLY_TYPES``): ``load_resources``
+writes them through the repository instead, by their own ids, with the same structure
+validation, search indexing and versioning as an HTTP update (an unchanged resource gets
+no new version, so reloading changes nothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from profiles import ig, validate_structure
+from server import errors
 from server.access import ANONYMOUS, AccessGate
 from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
 from server.api.router import Context, FhirRequest, dispatch
 from server.config import Settings
 from server.repository import Repository
 from server.store import Store, open_store
+from server.validation import Valid, check_type
+from terminology import registry
 
 INTERNAL_BASE = "urn:amparo:local"
 
 
 def initialise(settings: Settings) -> dict:
-    """Schema, then the institutions (client-assigned ids: reloading changes nothing new)."""
+    """Schema, the conformance resources, then the institutions (client-assigned ids:
+    reloading changes nothing new)."""
     from server.synth import institutions_bundle
 
     store = open_store(settings.store)
     try:
         store.init()
+        conformance = load_resources(store, conformance_resources())
         load_bundles(store, settings, [institutions_bundle()])
-        return {"store": settings.store, "institutions": store.count("Organization")}
+        return {"store": settings.store, "conformance": conformance,
+                "institutions": store.count("Organization")}
     finally:
         store.close()
 
@@ -55,3 +69,56 @@ def load_bundles(store: Store, settings: Settings, bundles: Iterable[dict]) -> s
                      if isinstance(entry.get("resource"), dict))
     return types
 
+
+def conformance_resources() -> list[dict]:
+    """Every conformance resource this server serves, each with its own id: our
+    StructureDefinitions (profiles and extensions), the external definitions they use,
+    our SearchParameters, and the terminology registry's CodeSystems, ValueSets and
+    ConceptMaps (national code systems and HL7 value sets included)."""
+    found = [*ig.structure_definitions(), *ig.external_definitions(), *ig.search_parameters()]
+    for type in registry.TYPES:
+        found.extend(registry.all_of(type))
+    return found
+
+
+def load_resources(store: Store, resources: Iterable[dict]) -> dict[str, int]:
+    """Write ``resources`` by their ids (an update, or create with that id) in one unit of
+    work, bypassing the API's read-only guard: the internal path for conformance
+    resources. Returns how many were ``created``, ``updated`` and ``unchanged``.
+
+    Raises ValueError (nothing written) for a resource without an id or that is not
+    valid R4B.
+    """
+    repo = Repository(store, AccessGate())
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    with repo.write(ANONYMOUS) as w:
+        for resource in resources:
+            valid = _valid(resource)
+            type, id = resource["resourceType"], resource["id"]
+            before = w.uow.read(type, id)
+            outcome = repo.update(w, type, id, valid)
+            if outcome.status == 201:
+                counts["created"] += 1
+            elif before is not None and outcome.version is not None \
+                    and outcome.version.version == before.version:
+                counts["unchanged"] += 1
+            else:
+                counts["updated"] += 1
+        w.uow.commit()
+    return counts
+
+
+def _valid(resource: dict) -> Valid:
+    """``resource`` checked like an HTTP write (R4B structure), as ``Valid``."""
+    try:
+        type = check_type(resource)
+    except errors.FhirError as error:
+        raise ValueError(f"cannot load a conformance resource: {error.diagnostics}") from None
+    if not isinstance(resource.get("id"), str):
+        raise ValueError(f"a {type} to load has no id")
+    problems = validate_structure(resource)
+    if problems:
+        listed = "; ".join(f"{p.expression}: {p.diagnostics}" for p in problems[:5])
+        raise ValueError(f"{type}/{resource['id']} is not valid R4B ({len(problems)} "
+                         f"problem(s)): {listed}")
+    return Valid(resource)

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from server import errors
 from server.api.router import Context, FhirRequest, FhirResponse
-from server.api.write import JSON_PATCH
+from server.api.write import JSON_PATCH, refuse_read_only
 from server.validation import validate
 
 _METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET", "HEAD")
@@ -66,6 +66,9 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
         headers["prefer"] = prefer_header
     fhir_request = FhirRequest(method, path, parse_qsl(query, keep_blank_values=True),
                                headers, parsed=raw.get("resource"))
+    if _writes(method, segments):
+        # before validation, conditional matching or anything else is done
+        refuse_read_only(type, method, allow_header=False)
     conditional = bool(query) and method in ("PUT", "DELETE", "PATCH") and len(segments) == 1
     if method in ("POST", "PUT") and validate_now:
         if type is None or (method == "POST" and len(segments) != 1):
@@ -78,6 +81,14 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
         fhir_request.raw, fhir_request.content_type = _patch_body(raw.get("resource"), where)
         fhir_request.parsed = None
     return Entry(index, method, url, full_url, fhir_request, type, id, conditional)
+
+
+def _writes(method: str, segments: list[str]) -> bool:
+    """Whether the entry is a create, update, patch or delete (not a read, a search or an
+    operation such as ``POST ValueSet/$expand``)."""
+    if any(s.startswith("$") or s == "_search" for s in segments):
+        return False
+    return method in ("PUT", "DELETE", "PATCH") or (method == "POST" and len(segments) == 1)
 
 
 def _relative(ctx: Context, url: str) -> str:

@@ -16,11 +16,14 @@ import orjson
 
 from server.api.router import Context, FhirRequest, FhirResponse, route, routes
 from server.api.versions import R4, RELEASES, r4_resource_types
+from server.api.write import READ_ONLY_TYPES
 from server.search.definitions import params_for, resource_types
 from server.search.parse import supported_params
 from server.search.parse_values import modifiers
 
 _TYPE_LEVELS = ("type", "instance")
+#: The interactions that change a resource: none of them for a read-only type.
+_WRITES = frozenset({"create", "update", "patch", "delete"})
 
 
 @route("GET", "metadata", None, "system")
@@ -93,17 +96,20 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
             if notes:
                 entry["documentation"] = ". ".join(notes)
         search.append(entry)
+    read_only = type in READ_ONLY_TYPES
+    if read_only:  # read, vread, search and history only (server.api.write)
+        interactions = [code for code in interactions if code not in _WRITES]
     out = {
         "type": type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{type}",
         "interaction": [{"code": code} for code in interactions],
-        "versioning": "versioned-update",
+        "versioning": "versioned" if read_only else "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
-        "conditionalCreate": True,
+        "updateCreate": not read_only,
+        "conditionalCreate": not read_only,
         "conditionalRead": "full-support",
-        "conditionalUpdate": True,
-        "conditionalDelete": "single",
+        "conditionalUpdate": not read_only,
+        "conditionalDelete": "not-supported" if read_only else "single",
         "searchInclude": [f"{type}:{code}" for code in _reference_params(type)],
         "searchRevInclude": [f"{source}:{code}" for source in sorted(types)
                              for code in _reference_params(source, pointing_to=type)],

@@ -3,6 +3,12 @@
 See: https://hl7.org/fhir/R4B/http.html#create (and #update, #patch, #delete, #ccreate,
 #cond-update). Handlers parse the request, make one repository call inside a unit of
 work, and shape the response; the FHIR rules themselves live in ``server.repository``.
+
+Conformance resources (``READ_ONLY_TYPES``) are the server's own definitions, loaded by
+``amparo init`` through the repository (``server.loading``), never through these
+handlers: every write interaction on them, alone or as a bundle entry
+(``server.api.bundle_entries``), is refused with 405 Method Not Allowed and an
+OperationOutcome (``not-supported``), before anything is read or validated.
 """
 
 from __future__ import annotations
@@ -17,10 +23,37 @@ from server.search.parse import parse_criteria
 from server.search.query import SearchQuery
 
 JSON_PATCH = "application/json-patch+json"
+#: Types served read-only (read, vread, search, history): what the search registry, the
+#: validator and the terminology operations rely on must change only with the code that
+#: loads them. The CapabilityStatement lists no write interaction for them.
+READ_ONLY_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
+                             "SearchParameter"})
+#: What a read-only type's URLs still accept (RFC 9110: a 405 names them in ``Allow``).
+READ_ONLY_ALLOW = "GET, HEAD"
+
+
+def refuse_read_only(type: str | None, method: str, allow_header: bool = True) -> None:
+    """405 for a write (``method``: POST, PUT, PATCH or DELETE) of a read-only type.
+
+    ``allow_header``: False for a bundle entry, whose refusal answers ``POST [base]``
+    (a transaction's 405 must not claim that the base URL takes only GET).
+
+    405 rather than 403: the refusal is a property of the resource type on this server
+    for every caller, not a decision about who asks (http.html#delete: a server that
+    refuses to delete resources of a type as a blanket policy returns 405; the
+    CapabilityStatement does not list the interaction).
+    """
+    if type in READ_ONLY_TYPES:
+        raise errors.FhirError(
+            405, "not-supported",
+            f"{type} resources are read-only on this server ({method} is not allowed): "
+            "they are the server's conformance resources, loaded by 'amparo init'",
+            headers={"Allow": READ_ONLY_ALLOW} if allow_header else None)
 
 
 @route("POST", ":type", "create", "type")
 def create(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     valid = req.resource(ctx.settings, type)
     criteria = if_none_exist(req, type)
     with ctx.writing() as w:
@@ -31,6 +64,7 @@ def create(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
 
 @route("PUT", ":type/:id", "update", "instance")
 def update(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     valid = req.resource(ctx.settings, type)
     if valid.resource.get("id") != id:
         raise errors.invalid("the resource id must equal the id in the URL", ["id"])
@@ -43,6 +77,7 @@ def update(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
 
 @route("PUT", ":type", "update", "type")
 def conditional_update(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     valid = req.resource(ctx.settings, type)
     query = criteria(req, type)
     with ctx.writing() as w:
@@ -52,6 +87,7 @@ def conditional_update(ctx: Context, req: FhirRequest, type: str) -> FhirRespons
 
 @route("DELETE", ":type/:id", "delete", "instance")
 def delete(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     with ctx.writing() as w:
         outcome = ctx.repo.delete(w, type, id, parse_etag(req.header("if-match")))
     return written(ctx, req, outcome.status, outcome.version, f"{type}/{id} deleted")
@@ -59,6 +95,7 @@ def delete(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
 
 @route("DELETE", ":type", "delete", "type")
 def conditional_delete(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     query = criteria(req, type)
     with ctx.writing() as w:
         outcome = ctx.repo.conditional_delete(w, query)
@@ -67,6 +104,7 @@ def conditional_delete(ctx: Context, req: FhirRequest, type: str) -> FhirRespons
 
 @route("PATCH", ":type/:id", "patch", "instance")
 def patch(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     operations = patch_document(ctx, req)
     with ctx.writing() as w:
         outcome = ctx.repo.patch(w, type, id, operations, parse_etag(req.header("if-match")))
@@ -75,6 +113,7 @@ def patch(ctx: Context, req: FhirRequest, type: str, id: str) -> FhirResponse:
 
 @route("PATCH", ":type", "patch", "type")
 def conditional_patch(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    refuse_read_only(type, req.method)
     operations = patch_document(ctx, req)
     query = criteria(req, type)
     with ctx.writing() as w:

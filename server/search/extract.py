@@ -2,7 +2,8 @@
 
 ``extract(resource)`` returns the ``ResourceIndex`` (rows described in ``index.py``) for
 every token, string, reference, date, number, quantity and uri parameter that
-``definitions.params_for`` lists for the resource's type, and for every two-component
+``definitions.params_for`` lists for the resource's type (R4B's and the implementation
+guide's own SearchParameters alike), and for every two-component
 composite (``definitions.composite_parts``): one row per pair of component values found
 in the same item of the composite's base (search.html#composite). Special parameters
 are left to the search layer; ``_id`` and ``_lastUpdated`` are columns of the store.
@@ -79,8 +80,8 @@ def _compile_fhirpath(expression: str) -> Callable[[dict], list]:
 def compile_plan(resource_type: str, params: Iterable[SearchParam]) -> Plan:
     """Compile the extractable ``params`` of ``resource_type`` (each expression once).
 
-    ``extract`` uses the plan of ``params_for(type)``; other parameter sets (an IG's own
-    SearchParameters) compile the same way.
+    ``extract`` uses the plan of ``params_for(type)`` (the IG's SearchParameters
+    included); other parameter sets compile the same way.
     """
     by_key: dict[str, list[Accessor]] = {}
     presence, fallback, reasons, unindexed = [], [], [], []

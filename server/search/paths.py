@@ -10,7 +10,10 @@ converter once. The subset understood:
   a choice element (``Observation.value``) fans out to each JSON key (``valueQuantity``...)
 - ``(path as T)``, ``path.as(T)``, ``path.ofType(T)``, optionally followed by more steps
 - ``path.where(resolve() is T)`` on References, ``path.where(field='literal')``
-- ``path[n]`` (the n-th of the whole collection), ``path.extension('url')``
+- ``path[n]`` (the n-th of the whole collection), ``path.extension('url')`` and
+  ``path.extension`` (then usually ``.where(url = '...')``); on a primitive element the
+  extensions are read from its ``_name`` sibling, where JSON keeps them (json.html#primitive:
+  ``address.city.extension`` is ``address._city.extension``)
 - ``path.exists() and path != false`` (a presence test, e.g. Patient-deceased)
 
 Anything else raises ``Unsupported`` and the caller falls back to fhirpathpy.
@@ -21,8 +24,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
-from profiles.r4b import element_types
+from profiles.r4b import element_types, elements
 from server.search.definitions import resource_types
 from server.search.values import parse_reference
 
@@ -126,15 +130,40 @@ def _is_a(fhir_type: str, wanted: str) -> bool:
     return False
 
 
+Branch = tuple[tuple[Step, ...], str, str]  # steps, element path, FHIR type
+
+
+@cache
+def _primitives() -> frozenset[str]:
+    return frozenset(elements()["primitives"])
+
+
+def _extension_holders(branches: list[Branch]) -> list[tuple[Step, ...]]:
+    """The steps to the JSON objects that hold the extensions of what ``branches`` reach.
+
+    A primitive keeps its id and extensions beside it, under ``_`` + its JSON name
+    (https://hl7.org/fhir/R4B/json.html#primitive): ``city.extension`` is
+    ``_city.extension`` (also for a choice: ``_valueString``). For a repeating primitive
+    ``_given`` is an array parallel to ``given`` (nulls where an item has none), which the
+    walk flattens the same way. A primitive reached through an index or a filter has no
+    such key to follow: ``Unsupported`` (fhirpathpy handles it).
+    """
+    holders = []
+    for steps, _, fhir_type in branches:
+        if fhir_type in _primitives():
+            if not steps or steps[-1].__class__ is not str:
+                raise Unsupported("extension of a primitive reached by an index or a filter")
+            steps = steps[:-1] + ("_" + steps[-1],)  # type: ignore[operator]
+        holders.append(steps)
+    return holders
+
+
 def _child_context(element_path: str, fhir_type: str) -> str:
     if fhir_type in _CONTAINERS:
         return element_path
     if fhir_type.startswith("#"):
         return fhir_type[1:]
     return fhir_type
-
-
-Branch = tuple[tuple[Step, ...], str, str]  # steps, element path, FHIR type
 
 
 def _step_into(branches: list[Branch], name: str) -> list[Branch]:
@@ -154,6 +183,9 @@ def _step_into(branches: list[Branch], name: str) -> list[Branch]:
 
 
 def _apply(branches: list[Branch], segment: str) -> list[Branch]:
+    if segment == "extension":
+        return [(steps + ("extension",), "Extension", "Extension")
+                for steps in _extension_holders(branches)]
     if _IDENT.fullmatch(segment):
         return _step_into(branches, segment)
     if m := _INDEXED.fullmatch(segment):
@@ -161,7 +193,8 @@ def _apply(branches: list[Branch], segment: str) -> list[Branch]:
         return [(steps + (index,), path, t) for steps, path, t in _step_into(branches, m.group(1))]
     if m := _EXTENSION.fullmatch(segment):
         test = _field_equals("url", m.group(1))
-        return [(steps + ("extension", test), "Extension", "Extension") for steps, _, _ in branches]
+        return [(steps + ("extension", test), "Extension", "Extension")
+                for steps in _extension_holders(branches)]
     if m := _AS_CALL.fullmatch(segment):
         return [b for b in branches if _is_a(b[2], m.group(1))]
     if m := _RESOLVE_IS.fullmatch(segment):

@@ -520,3 +520,17 @@ def test_fhir_resources_rejects_extensions_on_an_extension_value_that_fhir_json_
                                     "_valueCode": {"extension": [EXT]}}])
     assert validate_structure(resource) == []
     assert _oracle_rejects(resource)
+
+
+def test_a_structure_definition_repeats_element_ids_between_snapshot_and_differential():
+    """Each list's ids are unique on their own; the two lists describe the same elements."""
+    element = {"id": "Patient.name", "path": "Patient.name", "min": 1}
+    definition = {"resourceType": "StructureDefinition", "url": "urn:x", "name": "X",
+                  "status": "draft", "kind": "resource", "abstract": False, "type": "Patient",
+                  "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+                  "derivation": "constraint",
+                  "snapshot": {"element": [{"id": "Patient", "path": "Patient"}, element]},
+                  "differential": {"element": [element]}}
+    assert validate_structure(definition) == []
+    definition["differential"]["element"].append(dict(element))
+    assert [p.code for p in validate_structure(definition)] == ["duplicate"]

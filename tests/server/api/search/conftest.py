@@ -3,6 +3,12 @@
 ``examples`` is one served app per test module, loaded (PUT by id) with the R4B
 examples vendored in ``tests/data/fhir-r4b/examples`` (the domain model's resource
 types and what they reference). Tests that change data use their own ``live`` server.
+
+Conformance resources (``READ_ONLY_TYPES``: StructureDefinition, ValueSet, CodeSystem,
+ConceptMap, SearchParameter) are read-only through the API, so an example of those types
+is loaded through the internal path ``amparo init`` uses (``server.loading.load_resources``)
+into the served app's store, and counts as loaded like the others. (The vendored set holds
+none today: its conformance resources appear only contained, in Questionnaires.)
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from server.api.write import READ_ONLY_TYPES
 from server.config import Settings
+from server.loading import load_resources
 from tests.conftest import LiveServer, serve
 from tests.stores import TEST_STORE, drop_store, new_store_url
 
@@ -47,6 +55,12 @@ class Examples:
         return {id for (t, id), r in self.loaded.items() if t == type and predicate(r)}
 
 
+def load_read_only(live: LiveServer, resources: list[dict]) -> None:
+    """Store resources of read-only types (which the API refuses to write) in a served
+    app's store, through the internal path ``amparo init`` uses."""
+    load_resources(live.app.extensions["amparo"].store, resources)
+
+
 def matches(bundle: dict) -> set[str]:
     return {e["resource"]["id"] for e in bundle.get("entry", [])
             if e.get("search", {}).get("mode") == "match"}
@@ -60,6 +74,10 @@ def examples(tmp_path_factory) -> Iterator[Examples]:
         for path in sorted(EXAMPLES.glob("*.json")):
             resource = json.loads(path.read_text("utf-8"))
             type, id = resource["resourceType"], resource.get("id")
+            if type in READ_ONLY_TYPES:
+                load_read_only(live, [resource])
+                loaded[(type, id)] = resource
+                continue
             response = live.put(f"{type}/{id}", json=resource)
             if response.status_code in (200, 201):
                 loaded[(type, id)] = resource

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import assert_outcome
-from tests.server.api.search.conftest import matches
+from tests.server.api.search.conftest import load_read_only, matches
 
 HOSTILE = ["$ne", "$gt", "$where", "$regex", '{"$gt": ""}', "a.b", "$.x", "\\", ".*",
            "^", "[", "(?i)", "|", "$exists", "null", "true"]
@@ -68,9 +68,10 @@ def data(live):
                           "code": {"coding": [{"system": "urn:codes", "code": "x"}]},
                           "subject": {"reference": f"Patient/{made['ordinary']}"},
                           "valueQuantity": {"value": 5, "system": "urn:units", "code": "mg"}})
-    vs = {text: create(live, {"resourceType": "ValueSet", "status": "active",
-                              "url": f"http://example.org/{text}"})
-          for text in ("$ne", ".*", "a.b", "plain")}
+    # ValueSets are read-only through the API: stored the way ``amparo init`` stores them
+    vs = {text: f"vs-{i}" for i, text in enumerate(("$ne", ".*", "a.b", "plain"))}
+    load_read_only(live, [{"resourceType": "ValueSet", "id": id, "status": "active",
+                           "url": f"http://example.org/{text}"} for text, id in vs.items()])
     return {"patients": made, "plain": plain, "obs": obs, "other": other, "vs": vs}
 
 
