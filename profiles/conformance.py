@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 
 from profiles._issues import ValidationIssue
-from profiles.validator import Member, ProfileValidator
+from profiles.validator import Member, ProfileValidator, matches_pattern
 
 
 class Conformance:
@@ -68,3 +68,37 @@ class Conformance:
             else:
                 issues += validator.validate(resource)
         return issues
+
+    def recognised(self, resource: dict, urls: Iterable[str]) -> list[str]:
+        """Of ``urls`` (profiles of the resource's type), those the resource is an
+        instance of, told apart as a slice discriminator would: by the fixed and pattern
+        values each profile sets on top-level elements (ViolenceIncident's
+        ``Observation.code``). A profile that sets none takes every resource of its type.
+        When several match, only the most specific (the most such values) is kept."""
+        matched: list[tuple[int, str]] = []
+        for url in urls:
+            definition = self.definition(url)
+            if definition is None or "snapshot" not in definition:
+                continue
+            values = _top_level_values(definition)
+            if all(matches_pattern(resource.get(name), value) if pattern
+                   else resource.get(name) == value for name, pattern, value in values):
+                matched.append((len(values), url))
+        if not matched:
+            return []
+        best = max(n for n, _ in matched)
+        return [url for n, url in matched if n == best]
+
+
+def _top_level_values(definition: dict) -> list[tuple[str, bool, object]]:
+    """(element name, is a pattern, value) of the fixed/pattern values on the root's
+    direct children (not slices, not choices)."""
+    out = []
+    for element in definition["snapshot"]["element"]:
+        path, id = element["path"], element.get("id", element["path"])
+        if path.count(".") != 1 or ":" in id or path.endswith("[x]"):
+            continue
+        for key, value in element.items():
+            if key.startswith(("fixed", "pattern")):
+                out.append((path.split(".", 1)[1], key.startswith("pattern"), value))
+    return out

@@ -269,7 +269,7 @@ class ProfileValidator:
             if expected is None:
                 return False
             found = _walk(value, path)
-            return any(_contains(f, expected) for f in found) if kind == "pattern" \
+            return any(matches_pattern(f, expected) for f in found) if kind == "pattern" \
                 else any(f == expected for f in found)
         if kind == "exists":
             return bool(_walk(value, path))
@@ -283,7 +283,7 @@ class ProfileValidator:
                 issues.append(ValidationIssue(
                     "error", "value", "the value must be exactly the one the profile "
                     "fixes", where))
-            elif not fixed and not _contains(value, expected):
+            elif not fixed and not matches_pattern(value, expected):
                 issues.append(ValidationIssue(
                     "error", "value", "the value must contain what the profile's pattern "
                     "requires", where))
@@ -313,9 +313,12 @@ class ProfileValidator:
         allowed = {self._type_of(p) for p in node.targets}
         if not allowed or "Resource" in allowed:
             return
-        parts = reference.split("/")
-        referred = parts[-4] if len(parts) >= 4 and parts[-2] == "_history" \
-            else parts[-2] if len(parts) >= 2 else None
+        if "?" in reference:  # a conditional reference: Patient?identifier=...
+            referred = reference.split("?", 1)[0].rsplit("/", 1)[-1]
+        else:
+            parts = reference.split("/")
+            referred = parts[-4] if len(parts) >= 4 and parts[-2] == "_history" \
+                else parts[-2] if len(parts) >= 2 else None
         if referred not in allowed:
             issues.append(ValidationIssue(
                 "error", "structure", "the reference must point to a "
@@ -403,15 +406,15 @@ def _at(path: str, i: int, node: _Node) -> str:
     return f"{path}[{i}]" if node.array else path
 
 
-def _contains(value: Any, pattern: Any) -> bool:
+def matches_pattern(value: Any, pattern: Any) -> bool:
     """FHIR pattern matching: every element the pattern has, the value has equally;
     a pattern array's items each match some item of the value's array."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(
-            _contains(value.get(k), v) for k, v in pattern.items())
+            matches_pattern(value.get(k), v) for k, v in pattern.items())
     if isinstance(pattern, list):
         items = value if isinstance(value, list) else [value]
-        return all(any(_contains(item, p) for item in items) for p in pattern)
+        return all(any(matches_pattern(item, p) for item in items) for p in pattern)
     return value == pattern
 
 

@@ -18,11 +18,12 @@ def conformance() -> Conformance:
 
 def applicable_profiles(resource: dict) -> list[str]:
     """The profiles a resource is checked against: those it claims (``meta.profile``),
-    else the implementation guide's profile of its type when the guide has exactly one
-    (a ServiceRequest may be a Referral or a ProtectionMeasure: it must say which)."""
+    else the implementation guide's profiles of its type that recognise it by their
+    fixed and pattern values (``Conformance.recognised``): an Observation is a
+    ViolenceIncident by its code, a ServiceRequest a ProtectionMeasure or a Referral."""
     meta = resource.get("meta")
     claimed = meta.get("profile") if isinstance(meta, dict) else None
     if isinstance(claimed, list) and claimed:
         return [url for url in claimed if isinstance(url, str)]
-    profiles = ig.profiles_for(resource.get("resourceType", ""))
-    return [profiles[0]["url"]] if len(profiles) == 1 else []
+    urls = [p["url"] for p in ig.profiles_for(resource.get("resourceType", ""))]
+    return conformance().recognised(resource, urls)

@@ -10,7 +10,8 @@ not know, a resource of another type, an unknown id for update/delete).
 
 What is checked: R4B structure, then the profiles that apply: the ``profile`` asked for,
 else those the resource claims in ``meta.profile``, else the implementation guide's
-profile for its type when the IG has exactly one (``server/conformance.py``).
+profiles of its type that recognise it by their fixed and pattern values
+(``server/conformance.py``).
 ``mode=create``/``update`` also check what those interactions would refuse (an update's
 id must match; the target must exist); ``mode=delete`` checks that the resource exists.
 See: https://hl7.org/fhir/R4B/resource-operation-validate.html
