@@ -781,10 +781,9 @@ def _extension(c, in_ty, params, receiver):
         out = []
         for item in data:
             if type(item) is dict:
-                for ext in item.get("extension", []):
-                    if ext["url"] == url:
-                        out.append(ext)
-                        break
+                found = [e for e in item.get("extension", []) if e["url"] == url]
+                if found:
+                    out.append(found[0])
             elif isinstance(item, dict):
                 raise _Fallback("unusual value")
         return out
