@@ -23,6 +23,7 @@ class Conformance:
                         if d.get("resourceType") == "StructureDefinition" and "url" in d}
         self.member = member
         self._validators: dict[str, ProfileValidator] = {}
+        self._patterns: dict[str, list | None] = {}
         self._lock = threading.Lock()
 
     def definition(self, url: str) -> dict | None:
@@ -69,6 +70,13 @@ class Conformance:
                 issues += validator.validate(resource)
         return issues
 
+    def _top_level(self, url: str) -> list[tuple[str, bool, object]] | None:
+        if url not in self._patterns:
+            definition = self.definition(url)
+            self._patterns[url] = _top_level_values(definition) \
+                if definition is not None and "snapshot" in definition else None
+        return self._patterns[url]
+
     def recognised(self, resource: dict, urls: Iterable[str]) -> list[str]:
         """Of ``urls`` (profiles of the resource's type), those the resource is an
         instance of, told apart as a slice discriminator would: by the fixed and pattern
@@ -77,10 +85,9 @@ class Conformance:
         When several match, only the most specific (the most such values) is kept."""
         matched: list[tuple[int, str]] = []
         for url in urls:
-            definition = self.definition(url)
-            if definition is None or "snapshot" not in definition:
+            values = self._top_level(url)
+            if values is None:
                 continue
-            values = _top_level_values(definition)
             if all(matches_pattern(resource.get(name), value) if pattern
                    else resource.get(name) == value for name, pattern, value in values):
                 matched.append((len(values), url))

@@ -25,5 +25,10 @@ def applicable_profiles(resource: dict) -> list[str]:
     claimed = meta.get("profile") if isinstance(meta, dict) else None
     if isinstance(claimed, list) and claimed:
         return [url for url in claimed if isinstance(url, str)]
-    urls = [p["url"] for p in ig.profiles_for(resource.get("resourceType", ""))]
-    return conformance().recognised(resource, urls)
+    return conformance().recognised(resource, _profile_urls(resource.get("resourceType", "")))
+
+
+@cache
+def _profile_urls(type: str) -> tuple[str, ...]:
+    """The guide's profiles of ``type`` (the loader copies definitions: ask it once)."""
+    return tuple(p["url"] for p in ig.profiles_for(type)) if isinstance(type, str) else ()
