@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Flask("amparo")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["amparo"] = Services(settings, store, Repository(store, AccessGate()))
+    repository = Repository(store, AccessGate(), settings.profiles)
+    app.extensions["amparo"] = Services(settings, store, repository)
     outcome.init_app(app)
     flask_app.init_app(app)
 

@@ -18,6 +18,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {value!r}") from None
 
 
+PROFILE_MODES = ("claimed", "strict", "off")
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     store: str = field(default_factory=store_url)
@@ -28,6 +38,10 @@ class Settings:
     max_bundle_entries: int = 5000
     default_count: int = 20
     max_count: int = 1000
+    #: Which writes are checked against the implementation guide's profiles (422 when
+    #: they break one): ``claimed`` those claiming a profile this server holds,
+    #: ``strict`` also every resource a profile of its type recognises, ``off`` none.
+    profiles: str = "claimed"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -39,5 +53,6 @@ class Settings:
             max_bundle_entries=_int("AMPARO_MAX_BUNDLE_ENTRIES", cls.max_bundle_entries),
             default_count=_int("AMPARO_DEFAULT_COUNT", cls.default_count),
             max_count=_int("AMPARO_MAX_COUNT", cls.max_count),
+            profiles=_choice("AMPARO_PROFILES", PROFILE_MODES, cls.profiles),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

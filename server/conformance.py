@@ -32,3 +32,20 @@ def applicable_profiles(resource: dict) -> list[str]:
 def _profile_urls(type: str) -> tuple[str, ...]:
     """The guide's profiles of ``type`` (the loader copies definitions: ask it once)."""
     return tuple(p["url"] for p in ig.profiles_for(type)) if isinstance(type, str) else ()
+
+
+def enforced_profiles(resource: dict, mode: str) -> list[str]:
+    """The profiles a write of ``resource`` must conform to under ``mode`` (``Settings.
+    profiles``): the ones it claims that this server holds (a claim of a profile it does
+    not hold is not judged, as other servers do), and under ``strict``, when it claims
+    none, those of the guide that recognise it."""
+    if mode == "off":
+        return []
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    if isinstance(claimed, list) and claimed:
+        return [url for url in claimed
+                if isinstance(url, str) and conformance().validator(url) is not None]
+    if mode == "strict":
+        return applicable_profiles(resource)
+    return []

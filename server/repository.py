@@ -51,9 +51,10 @@ class Outcome:
 
 
 class Repository:
-    def __init__(self, store: Store, gate: AccessGate):
+    def __init__(self, store: Store, gate: AccessGate, profiles: str = "off"):
         self.store = store
         self.gate = gate
+        self.profiles = profiles  # which writes the IG's profiles check (Settings.profiles)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class Repository:
         if not isinstance(patched, dict) or patched.get("resourceType") != type \
                 or patched.get("id") != id:
             raise errors.unprocessable("a patch may not change resourceType or id")
-        valid = validate(patched, type)
+        valid = validate(patched, type, profiles=self.profiles)
         if _same_content(current, patched):
             return Outcome(200, current)
         return Outcome(200, self._put(w, valid, id, current, "PATCH"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from profiles import is_resource_type, validate_structure
+from server.conformance import conformance, enforced_profiles
 from server.errors import Issue, invalid, unprocessable
 from server.store import NewVersion
 
@@ -47,12 +48,19 @@ def check_type(resource: Any, expected_type: str | None = None, where: str = "")
     return rtype
 
 
-def validate(resource: Any, expected_type: str | None = None, where: str = "") -> Valid:
-    """``resource`` as ``Valid``; 400 when it is not a resource, 422 with every structure
-    issue when it is not a conforming R4B one. ``where`` prefixes the FHIRPath
-    expressions (``Bundle.entry[3].resource``) for bundle entries."""
+def validate(resource: Any, expected_type: str | None = None, where: str = "",
+             profiles: str = "off") -> Valid:
+    """``resource`` as ``Valid``; 400 when it is not a resource, 422 with every issue when
+    it is not a conforming R4B one or, under ``profiles`` (``Settings.profiles``), breaks
+    a profile of the implementation guide it must conform to. ``where`` prefixes the
+    FHIRPath expressions (``Bundle.entry[3].resource``) for bundle entries."""
     rtype = check_type(resource, expected_type, where)
     problems = validate_structure(resource)
+    if not problems and profiles != "off":
+        urls = enforced_profiles(resource, profiles)
+        if urls:
+            problems = [p for p in conformance().validate(resource, urls)
+                        if p.severity == "error"]
     if problems:
         issues = [Issue(p.severity, p.code, p.diagnostics,
                         [_locate(where, rtype, p.expression)]) for p in problems]

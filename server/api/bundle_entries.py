@@ -76,7 +76,8 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
                                  f"{'' if method == 'POST' else '/[id] or [type]?criteria'}")
         if raw.get("resource") is None:
             raise errors.invalid(f"a {method} entry needs a resource", [f"{where}.resource"])
-        fhir_request.valid = validate(raw["resource"], type, f"{where}.resource")
+        fhir_request.valid = validate(raw["resource"], type, f"{where}.resource",
+                                     ctx.settings.profiles)
     if method == "PATCH":
         fhir_request.raw, fhir_request.content_type = _patch_body(raw.get("resource"), where)
         fhir_request.parsed = None

@@ -59,7 +59,7 @@ class FhirRequest:
     def resource(self, settings: Settings, type: str) -> Valid:
         """The body as a validated resource of ``type`` (validated once per request)."""
         if self.valid is None or self.valid.type != type:
-            self.valid = validate(self.json(settings), type)
+            self.valid = validate(self.json(settings), type, profiles=settings.profiles)
         return self.valid
 
 
