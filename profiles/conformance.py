@@ -88,13 +88,18 @@ class Conformance:
             values = self._top_level(url)
             if values is None:
                 continue
-            if all(matches_pattern(resource.get(name), value) if pattern
-                   else resource.get(name) == value for name, pattern, value in values):
+            if all(_holds(resource.get(name), pattern, value) for name, pattern, value in values):
                 matched.append((len(values), url))
         if not matched:
             return []
         best = max(n for n, _ in matched)
         return [url for n, url in matched if n == best]
+
+
+def _holds(found: object, pattern: bool, value: object) -> bool:
+    """Whether an element (any repetition of it) has the profile's fixed or pattern value."""
+    items = found if isinstance(found, list) else [found]
+    return any(matches_pattern(item, value) if pattern else item == value for item in items)
 
 
 def _top_level_values(definition: dict) -> list[tuple[str, bool, object]]:
