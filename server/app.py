@@ -11,6 +11,7 @@ from profiles.r4b import summary_elements
 from server.access import AccessGate
 from server.api import flask_app, outcome
 from server.config import Settings
+from server.conformance import warm_up
 from server.repository import Repository
 from server.search.definitions import params_for, resource_types
 from server.store import Store, open_store
@@ -28,6 +29,8 @@ class Services:
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
     _load_definitions()
+    if settings.profiles != "off":
+        warm_up()
     store = store or open_store(settings.store)
     store.init()
     app = Flask("amparo")

@@ -49,3 +49,16 @@ def enforced_profiles(resource: dict, mode: str) -> list[str]:
     if mode == "strict":
         return applicable_profiles(resource)
     return []
+
+
+def warm_up() -> None:
+    """Build every profile's validator and expand the value sets they bind to, once per
+    process at start, rather than inside a worker's first writes."""
+    checker = conformance()
+    for definition in ig.structure_definitions():
+        validator = checker.validator(definition["url"])
+        if validator is None:
+            continue
+        for node in validator.nodes.values():
+            if node.binding is not None:
+                is_member(node.binding[1], None, "")
