@@ -12,32 +12,24 @@ Read with ``importlib.resources`` and loaded once; callers get fresh copies.
 from __future__ import annotations
 
 import copy
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from profiles.ig import load_folder
 
 __all__ = ["questionnaire", "questionnaires", "sample_responses"]
 
 Resource = dict[str, Any]
-_PACKAGE = "profiles.ig.instruments"
-
-
-def _load(prefix: str) -> tuple[Resource, ...]:
-    root = resources.files(_PACKAGE)
-    names = sorted(p.name for p in root.iterdir()
-                   if p.name.startswith(prefix) and p.name.endswith(".json"))
-    return tuple(json.loads(root.joinpath(n).read_text(encoding="utf-8")) for n in names)
 
 
 @cache
 def _questionnaires() -> tuple[Resource, ...]:
-    return _load("Questionnaire-")
+    return load_folder("instruments", "Questionnaire-")
 
 
 @cache
 def _responses() -> tuple[Resource, ...]:
-    return _load("QuestionnaireResponse-")
+    return load_folder("instruments", "QuestionnaireResponse-")
 
 
 def questionnaires() -> list[Resource]:

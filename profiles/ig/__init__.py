@@ -38,7 +38,9 @@ __all__ = [
 Resource = dict[str, Any]
 
 
-def _load(folder: str | None, prefix: str) -> tuple[Resource, ...]:
+def load_folder(folder: str | None, prefix: str) -> tuple[Resource, ...]:
+    """The JSON resources of a folder of this package whose file names start with
+    ``prefix``, in name order (shared with ``profiles/instruments.py``)."""
     root = resources.files(__name__)
     if folder:
         root = root.joinpath(folder)
@@ -49,12 +51,17 @@ def _load(folder: str | None, prefix: str) -> tuple[Resource, ...]:
 
 @cache
 def _definitions() -> tuple[Resource, ...]:
-    return _load(None, "StructureDefinition-")
+    return load_folder(None, "StructureDefinition-")
+
+
+@cache
+def _external() -> tuple[Resource, ...]:
+    return load_folder("external", "StructureDefinition-")
 
 
 @cache
 def _by_url() -> dict[str, Resource]:
-    return {d["url"]: d for d in (*_definitions(), *_load("external", "StructureDefinition-"))}
+    return {d["url"]: d for d in (*_definitions(), *_external())}
 
 
 def structure_definitions() -> list[Resource]:
@@ -64,12 +71,12 @@ def structure_definitions() -> list[Resource]:
 
 def external_definitions() -> list[Resource]:
     """The external extension definitions our profiles use (CL Core, MINSAL, FHIR core)."""
-    return copy.deepcopy(list(_load("external", "StructureDefinition-")))
+    return copy.deepcopy(list(_external()))
 
 
 @cache
 def _search_parameters() -> tuple[Resource, ...]:
-    return _load(None, "SearchParameter-")
+    return load_folder(None, "SearchParameter-")
 
 
 def search_parameters() -> list[Resource]:
