@@ -38,7 +38,8 @@ from fhirpathpy.models import models
 import terminology
 from profiles import instruments
 
-__all__ = ["Scored", "external_level", "level_rank", "risk_assessment", "score"]
+__all__ = ["Scored", "external_level", "level_rank", "platform_scored", "risk_assessment",
+           "score"]
 
 BASE = "https://fhir.amparo.cl"
 INSTRUMENT_SYSTEM = f"{BASE}/CodeSystem/instrumento-riesgo"
@@ -47,6 +48,7 @@ PROFILE = f"{BASE}/StructureDefinition/VAWRiskAssessment"
 EXT_ASSESSOR = f"{BASE}/StructureDefinition/ext-institucion-evaluadora"
 EXT_SCORE = f"{BASE}/StructureDefinition/ext-puntaje-riesgo"
 EXT_VERSION = f"{BASE}/StructureDefinition/ext-version-instrumento"
+EXT_LEVEL = f"{BASE}/StructureDefinition/ext-nivel-instrumento"
 VARIABLE = "http://hl7.org/fhir/StructureDefinition/variable"
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 #: The variables a scored instrument declares: the raw score and the level.
@@ -109,9 +111,7 @@ def external_level(level_code: str, raw_score: int | float | None = None,
     ``medio`` and ``vital-alto``, never ``alto`` or ``vital`` alone. An instrument the
     platform scores from its answers (weighted options) is refused: send its answers."""
     questionnaire = questionnaire or instruments.questionnaire("puir")
-    if any(_weight_of(option) is not None
-           for item in _items(questionnaire.get("item", [])).values()
-           for option in item.get("answerOption", [])):
+    if platform_scored(questionnaire):
         raise ValueError(f"the instrument {questionnaire.get('url')} is scored by the "
                          "platform from its answers: score its QuestionnaireResponse")
     instrument = _instrument(questionnaire)
@@ -123,16 +123,19 @@ def external_level(level_code: str, raw_score: int | float | None = None,
 
 # -- the RiskAssessment ---------------------------------------------------------------------
 
-def risk_assessment(scored: Scored, survivor_ref: str | dict, assessor_org_ref: str | dict,
-                    when: str | datetime, raised_to: str | None = None,
-                    reason: str | None = None, *, performer_ref: str | dict | None = None,
+def risk_assessment(scored: Scored, survivor_ref: str | dict,
+                    assessor_org_ref: str | dict | None, when: str | datetime,
+                    raised_to: str | None = None, reason: str | None = None, *,
+                    performer_ref: str | dict | None = None,
                     encounter_ref: str | dict | None = None,
                     basis: list[str | dict] | None = None) -> dict:
     """A RiskAssessment conforming to VAWRiskAssessment: the instrument (``method``), its
-    version, the raw score, the level, the assessing institution, ``basis`` = the
-    response (and any further ``basis``). ``raised_to`` is a level the professional
-    raises the computed one to, with ``reason``; it must be one the instrument reports
-    and not below the computed level (by ``rango``, then the instrument's order).
+    version, the raw score, the level the instrument gives (``ext-nivel-instrumento``) and
+    the final level (``prediction.qualitativeRisk``), the assessing institution (if
+    known), ``basis`` = the response (and any further ``basis``). ``raised_to`` is a level
+    the professional raises the computed one to, with ``reason``; it must be one the
+    instrument reports and not below the computed level (by ``rango``, then the
+    instrument's order).
     Unanswered required items make the assessment ``preliminary``."""
     computed = scored.level["code"]
     level = scored.level
@@ -153,7 +156,10 @@ def risk_assessment(scored: Scored, survivor_ref: str | dict, assessor_org_ref: 
     if scored.unanswered:
         notes.append(f"Preguntas sin respuesta: {', '.join(scored.unanswered)}; el nivel "
                      "calculado es un mínimo.")
-    extension = [{"url": EXT_ASSESSOR, "valueReference": _reference(assessor_org_ref)}]
+    extension = []
+    if assessor_org_ref is not None:
+        extension.append({"url": EXT_ASSESSOR, "valueReference": _reference(assessor_org_ref)})
+    extension.append({"url": EXT_LEVEL, "valueCoding": dict(scored.level)})
     if scored.raw_score is not None:
         extension.append({"url": EXT_SCORE, "valueDecimal": scored.raw_score})
     if scored.version:
@@ -179,6 +185,14 @@ def risk_assessment(scored: Scored, survivor_ref: str | dict, assessor_org_ref: 
         assessment["basis"] = [_reference(r) for r in references]
     assessment["prediction"] = [prediction]
     return assessment
+
+
+def platform_scored(questionnaire: dict) -> bool:
+    """True when the platform scores the instrument from its answers (its options carry
+    weights), false when its level is reported from outside (the PUIR)."""
+    return any(_weight_of(option) is not None
+               for item in _items(questionnaire.get("item", [])).values()
+               for option in item.get("answerOption", []))
 
 
 def level_rank(code: str) -> int:

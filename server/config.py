@@ -18,7 +18,7 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {value!r}") from None
 
 
-PROFILE_MODES = ("claimed", "strict", "off")
+PROFILE_MODES = ("strict", "claimed", "off")
 
 
 def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -39,9 +39,10 @@ class Settings:
     default_count: int = 20
     max_count: int = 1000
     #: Which writes are checked against the implementation guide's profiles (422 when
-    #: they break one): ``claimed`` those claiming a profile this server holds,
-    #: ``strict`` also every resource a profile of its type recognises, ``off`` none.
-    profiles: str = "claimed"
+    #: they break one): ``strict`` every resource a profile of its type recognises and
+    #: every profile it claims that this server holds; ``claimed`` only the claimed
+    #: ones (generic FHIR data, e.g. the standard workload); ``off`` none.
+    profiles: str = "strict"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

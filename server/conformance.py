@@ -17,38 +17,38 @@ def conformance() -> Conformance:
 
 
 def applicable_profiles(resource: dict) -> list[str]:
-    """The profiles a resource is checked against: those it claims (``meta.profile``),
-    else the implementation guide's profiles of its type that recognise it by their
+    """The profiles a resource is checked against: those it claims (``meta.profile``)
+    and the implementation guide's profiles of its type that recognise it by their
     fixed and pattern values (``Conformance.recognised``): an Observation is a
-    ViolenceIncident by its code, a ServiceRequest a ProtectionMeasure or a Referral."""
+    ViolenceIncident by its code, a ServiceRequest a ProtectionMeasure or a Referral.
+    Claiming another profile does not escape the guide's."""
     meta = resource.get("meta")
     claimed = meta.get("profile") if isinstance(meta, dict) else None
-    if isinstance(claimed, list) and claimed:
-        return [url for url in claimed if isinstance(url, str)]
-    return conformance().recognised(resource, _profile_urls(resource.get("resourceType", "")))
+    urls = [url for url in claimed if isinstance(url, str)] if isinstance(claimed, list) else []
+    recognised = conformance().recognised(resource, _profile_urls(resource.get("resourceType")))
+    return urls + [url for url in recognised if url not in urls]
 
 
 @cache
-def _profile_urls(type: str) -> tuple[str, ...]:
+def _profile_urls(type: object) -> tuple[str, ...]:
     """The guide's profiles of ``type`` (the loader copies definitions: ask it once)."""
     return tuple(p["url"] for p in ig.profiles_for(type)) if isinstance(type, str) else ()
 
 
 def enforced_profiles(resource: dict, mode: str) -> list[str]:
     """The profiles a write of ``resource`` must conform to under ``mode`` (``Settings.
-    profiles``): the ones it claims that this server holds (a claim of a profile it does
-    not hold is not judged, as other servers do), and under ``strict``, when it claims
-    none, those of the guide that recognise it."""
+    profiles``): under ``strict`` the applicable ones, under ``claimed`` only those it
+    claims; in both, only profiles this server holds (a claim of one it does not hold is
+    not judged, as other servers do)."""
     if mode == "off":
         return []
-    meta = resource.get("meta")
-    claimed = meta.get("profile") if isinstance(meta, dict) else None
-    if isinstance(claimed, list) and claimed:
-        return [url for url in claimed
-                if isinstance(url, str) and conformance().validator(url) is not None]
     if mode == "strict":
-        return applicable_profiles(resource)
-    return []
+        urls = applicable_profiles(resource)
+    else:
+        meta = resource.get("meta")
+        claimed = meta.get("profile") if isinstance(meta, dict) else None
+        urls = [u for u in claimed if isinstance(u, str)] if isinstance(claimed, list) else []
+    return [url for url in urls if conformance().validator(url) is not None]
 
 
 def warm_up() -> None:

@@ -10,15 +10,17 @@ one timestamp); a transaction bundle runs many interactions in one ``Write``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
 from server import clock, errors
 from server.access import AccessGate, Principal
 from server.patch import apply_json_patch
+from server.risk import RiskScoring
 from server.search.extract import extract
 from server.search.query import HistoryQuery, SearchQuery
 from server.store import (
@@ -50,11 +52,31 @@ class Outcome:
     version: StoredVersion | None
 
 
+class WriteRule(Protocol):
+    """A domain rule that runs inside the unit of work of each write of its ``types``:
+    it may refuse the write (raise ``FhirError``, nothing is committed) or write what
+    follows from it (through the repository, so its own writes are checked too)."""
+
+    types: frozenset[str]
+
+    def after_write(self, repo: Repository, w: Write, written: dict,
+                    previous: dict | None) -> None: ...
+
+    def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None: ...
+
+
+#: The platform's domain rules: risk answers scored into their assessment.
+RULES: tuple[WriteRule, ...] = (RiskScoring(),)
+
+
 class Repository:
-    def __init__(self, store: Store, gate: AccessGate, profiles: str = "off"):
+    def __init__(self, store: Store, gate: AccessGate, profiles: str = "off",
+                 rules: Sequence[WriteRule] = RULES):
         self.store = store
         self.gate = gate
         self.profiles = profiles  # which writes the IG's profiles check (Settings.profiles)
+        self.rules = {type: [r for r in rules if type in r.types]
+                      for rule in rules for type in rule.types}
 
     # -- reads -------------------------------------------------------------------------
 
@@ -204,6 +226,8 @@ class Repository:
         version = NewVersion(type, id, current.version + 1, w.at[0], w.at[1], "DELETE", None,
                              access_keys=self.gate.access_keys(previous))
         w.uow.write(version)
+        for rule in self.rules.get(type, ()):
+            rule.after_delete(self, w, type, id)
         return Outcome(204, _stored(version))
 
     def conditional_delete(self, w: Write, query: SearchQuery) -> Outcome:
@@ -270,6 +294,9 @@ class Repository:
         if new is None or (new.id, new.version, new.last_updated) != (id, version, w.at[0]):
             new = self.prepare(valid, id, version, w.at, method)
         w.uow.write(new)
+        for rule in self.rules.get(new.type, ()):
+            previous = orjson.loads(current.body) if current and not current.deleted else None
+            rule.after_write(self, w, orjson.loads(new.body), previous)
         return _stored(new)
 
     def prepare(self, valid: Valid, id: str, version: int, at: tuple[str, int],

@@ -40,15 +40,14 @@ def _step_bundle(case: Case, b: Records, step: Step) -> list[dict[str, Any]]:
         incident_id = b.step_id("incidente", step)
         incident = b.urn_of("Observation", incident_id)
         extra.append(post(b.incident(step, encounter), incident_id))
-    if step.instrument:
-        basis = [incident] if incident else []
-        if step.score is not None:
-            score_id = b.step_id("puntaje-riesgo", step)
-            basis.append(b.urn_of("Observation", score_id))
-            extra.append(post(b.dash_score(step, encounter), score_id))
+    if step.instrument == "dash":  # the answers: the platform scores them
+        answers_id = b.step_id("respuestas-riesgo", step)
+        risk = b.urn_of("QuestionnaireResponse", answers_id)
+        extra.append(post(b.dash_answers(step, encounter), answers_id))
+    elif step.instrument:
         risk_id = b.step_id("evaluacion-riesgo", step)
         risk = b.urn_of("RiskAssessment", risk_id)
-        extra.append(post(b.risk(step, encounter, basis), risk_id))
+        extra.append(post(b.risk(step, encounter, [incident] if incident else []), risk_id))
     if step.document:
         extra.append(post(b.statement(step, encounter), b.step_id("documento", step)))
     for referral in step.referrals_out:

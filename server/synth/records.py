@@ -8,10 +8,12 @@ Shapes chosen (the survivor's side is in ``resources``):
   ``valueBoolean`` true) plus comuna, place, weapon, children present, visible injuries.
   Each institution reports the incident it saw: the police and the ER of the same night
   send two Observations less than 72 hours apart (one incident for the early warnings).
-- RiskAssessment: ``method`` = instrument, ``prediction.qualitativeRisk`` = level; no
-  ``performer`` (R4B allows only Practitioner/PractitionerRole/Device: the assessor
-  institution is the encounter's serviceProvider); a DASH score is an Observation in
-  ``basis``. The PUIR's top level is kept as ``vital-alto``, as reported.
+- RiskAssessment: ``method`` = instrument, ``prediction.qualitativeRisk`` = level, and the
+  same level as the one the instrument gave (``ext-nivel-instrumento``); no ``performer``
+  (R4B allows only Practitioner/PractitionerRole/Device: the assessor institution is the
+  encounter's serviceProvider). The PUIR's top level is kept as ``vital-alto``, as
+  reported. The DASH is sent as its answers (a RiskAnswers QuestionnaireResponse with
+  ``step.score`` "yes" answers): the platform scores them into the assessment.
 - Referral = ServiceRequest (requester -> performer) + Task (owner = receiving institution,
   ``focus`` = the ServiceRequest, ``businessStatus`` from ``estado-derivacion``, ``status``
   from its ``estadoTarea`` property).
@@ -24,6 +26,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from profiles import instruments
+
 from .ids import conditional, ident
 from .plan import Referral, Step
 from .resources import Builder, Resource, ref
@@ -31,6 +35,15 @@ from .statements import account
 from .terms import HL7
 
 __all__ = ["Records"]
+
+EPISODE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
+LEVEL_EXTENSION = "https://fhir.amparo.cl/StructureDefinition/ext-nivel-instrumento"
+
+
+def _option(item: Resource, code: str) -> Resource:
+    """The item's answer option with this code (v2-0136 Y or N)."""
+    return next(dict(o["valueCoding"]) for o in item["answerOption"]
+                if o["valueCoding"]["code"] == code)
 
 
 class Records(Builder):
@@ -102,18 +115,25 @@ class Records(Builder):
             "component": components,
         }
 
-    def dash_score(self, step: Step, encounter: str) -> Resource:
+    def dash_answers(self, step: Step, encounter: str) -> Resource:
+        assert step.score is not None
+        questionnaire = instruments.questionnaire("dash-2009")
+        items = [item for item in questionnaire["item"] if item.get("answerOption")]
+        yes = set(self.rng.sample(range(len(items)), step.score))
         return {
-            "resourceType": "Observation",
-            "identifier": [self.step_id("puntaje-riesgo", step)],
-            "status": "final",
-            "category": [{"coding": [HL7["survey"]]}],
-            "code": self.t.concept_of("observacion-vcm", "puntaje-dash"),
+            "resourceType": "QuestionnaireResponse",
+            "extension": [{"url": EPISODE_EXTENSION,
+                           "valueReference": ref(self.urn_of("EpisodeOfCare", self.episode_id))}],
+            "identifier": self.step_id("respuestas-riesgo", step),
+            "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
+            "status": "completed",
             "subject": ref(self.patient_urn),
             "encounter": ref(encounter),
-            "effectiveDateTime": self.stamp(step.at, step.org),
-            "performer": [step.org.reference],
-            "valueInteger": step.score,
+            "authored": self.stamp(step.at, step.org),
+            "author": step.org.reference,
+            "item": [{"linkId": item["linkId"],
+                      "answer": [{"valueCoding": _option(item, "Y" if i in yes else "N")}]}
+                     for i, item in enumerate(items)],
         }
 
     def risk(self, step: Step, encounter: str, basis: list[str]) -> Resource:
@@ -129,7 +149,9 @@ class Records(Builder):
         }
         if basis:
             risk["basis"] = [ref(b) for b in basis]
-        risk["prediction"] = [{"qualitativeRisk": self.t.concept_of("nivel-riesgo", step.level)}]
+        level = self.t.concept_of("nivel-riesgo", step.level)
+        risk["extension"] = [{"url": LEVEL_EXTENSION, "valueCoding": level["coding"][0]}]
+        risk["prediction"] = [{"qualitativeRisk": level}]
         return risk
 
     def statement(self, step: Step, encounter: str) -> Resource:

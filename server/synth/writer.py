@@ -27,6 +27,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from profiles import instruments, scoring
+
 from .journeys import named_bundles
 from .resources import RUN_SYSTEM
 
@@ -59,6 +61,12 @@ class SynthSummary:
 
 def _code(concept: dict[str, Any]) -> str:
     return concept["coding"][0]["code"]
+
+
+def _scored_level(response: dict[str, Any]) -> str:
+    """The level the platform will give these risk answers."""
+    questionnaire = instruments.questionnaire(response["questionnaire"])
+    return scoring.score(questionnaire, response).level["code"]
 
 
 class _Tally:
@@ -104,6 +112,8 @@ class _Tally:
                 _code(p["qualitativeRisk"]) in HIGH_RISK for p in resource["prediction"]
             ):
                 self.high.add(patient)
+            elif kind == "QuestionnaireResponse" and _scored_level(resource) in HIGH_RISK:
+                self.high.add(patient)  # the platform scores these answers on arrival
 
     def summary(self, cases: int, seed: int) -> SynthSummary:
         shared = {run: women for run, women in self.run_patients.items() if len(women) > 1}

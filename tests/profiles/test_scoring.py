@@ -36,6 +36,11 @@ def errors(resource: dict, profile: str) -> list:
     return [i for i in issues if i.severity == "error"]
 
 
+def extension(resource: dict, name: str) -> dict:
+    (found,) = [e for e in resource["extension"] if e["url"].endswith("/" + name)]
+    return found
+
+
 def dash_response(yes: int, unknown: int = 0, missing: tuple[str, ...] = (),
                   questionnaire: dict = DASH) -> dict:
     """A completed response: the first ``yes`` items Yes, the next ``unknown`` Don't know,
@@ -235,7 +240,7 @@ def test_the_assessment_records_instrument_version_score_level_and_basis(yes):
 def test_the_validator_would_catch_a_wrong_assessment():
     """The conformance check above is live: a tampered assessment fails it."""
     assessment = risk_assessment(score(DASH, dash_response(24)), SURVIVOR, CENTRE, WHEN)
-    assessment["extension"][1]["valueDecimal"] = 30
+    extension(assessment, "ext-puntaje-riesgo")["valueDecimal"] = 30
     assert any("amp-rsk-2" in i.diagnostics for i in errors(assessment, ASSESSMENT))
 
 
@@ -248,7 +253,9 @@ def test_a_professional_may_raise_the_level_with_a_reason():
     rationale = assessment["prediction"][0]["rationale"]
     assert "Medio (puntaje 12)" in rationale and "Elevado a Alto" in rationale
     assert "Intento de estrangulamiento" in rationale
-    assert assessment["extension"][1]["valueDecimal"] == 12  # the score stays the computed one
+    # the score and the instrument's level stay the computed ones
+    assert extension(assessment, "ext-puntaje-riesgo")["valueDecimal"] == 12
+    assert extension(assessment, "ext-nivel-instrumento")["valueCoding"]["code"] == "medio"
 
 
 def test_raising_needs_a_reason():
@@ -316,7 +323,7 @@ def test_the_puir_levels_are_accepted_as_reported(level):
         ("puir", "2017", level)
     assessment = risk_assessment(scored, SURVIVOR, "Organization/carabineros-13110", WHEN)
     assert errors(assessment, ASSESSMENT) == []
-    assert assessment["extension"][1] == {
+    assert extension(assessment, "ext-puntaje-riesgo") == {
         "url": "https://fhir.amparo.cl/StructureDefinition/ext-puntaje-riesgo",
         "valueDecimal": 17}
     assert "basis" not in assessment
@@ -331,7 +338,7 @@ def test_the_puir_reports_no_alto_or_vital_alone(level):
 def test_a_puir_without_score_records_none():
     assessment = risk_assessment(external_level("medio"), SURVIVOR, CENTRE, WHEN)
     assert [e["url"].rsplit("/", 1)[1] for e in assessment["extension"]] == \
-        ["ext-institucion-evaluadora", "ext-version-instrumento"]
+        ["ext-institucion-evaluadora", "ext-nivel-instrumento", "ext-version-instrumento"]
     assert errors(assessment, ASSESSMENT) == []
 
 

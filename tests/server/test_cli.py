@@ -111,7 +111,8 @@ def test_serve_runs_production_workers_and_stops_gracefully_on_sigterm(tmp_path)
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        created = requests.post(f"{base}/fhir/Patient", json={"resourceType": "Patient"},
+        created = requests.post(f"{base}/fhir/Patient",
+                                json={"resourceType": "Patient", "name": [{"text": "Ana"}]},
                                 headers={"Content-Type": "application/fhir+json"}, timeout=5)
         assert created.status_code == 201
         metadata = requests.get(f"{base}/fhir/metadata", timeout=5).json()
@@ -136,7 +137,8 @@ def test_sigterm_lets_an_in_flight_transaction_finish(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.1)
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-            {"fullUrl": f"urn:uuid:{i}", "resource": {"resourceType": "Patient"},
+            {"fullUrl": f"urn:uuid:{i}",
+             "resource": {"resourceType": "Patient", "name": [{"text": "Ana"}]},
              "request": {"method": "POST", "url": "Patient"}} for i in range(3000)]}
         result: dict = {}
 

@@ -17,10 +17,10 @@ def unclaimed(name: str) -> dict:
     return resource
 
 
-def test_claimed_profiles_are_taken_as_claimed():
+def test_claiming_another_profile_does_not_escape_the_guides():
     resource = unclaimed("Survivor-valid-1")
     resource["meta"] = {"profile": ["urn:somebody:else"]}
-    assert applicable_profiles(resource) == ["urn:somebody:else"]
+    assert applicable_profiles(resource) == ["urn:somebody:else", BASE + "Survivor"]
 
 
 def test_unclaimed_resources_are_recognised_by_their_profile_patterns():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings
-from tests.conftest import LiveServer, assert_outcome, patient, serve
+from tests.conftest import GENERIC, LiveServer, assert_outcome, patient, serve
 
 VALIDATOR_CASES = Path(__file__).parents[2] / "data/fhir-test-cases/validator"
 MARKER = "Zq7-Marcela-Rojas-Vidal"  # a distinctive value that must never come back
@@ -33,7 +33,7 @@ def post_raw(live, body: bytes, path: str = "Patient"):
 @pytest.fixture
 def small(db_url: str) -> Iterator[LiveServer]:
     """A server that takes request bodies of at most SMALL_BODY bytes."""
-    yield from serve(Settings(store=db_url, max_body_bytes=SMALL_BODY))
+    yield from serve(Settings(store=db_url, max_body_bytes=SMALL_BODY, profiles=GENERIC))
 
 
 # malformed JSON -------------------------------------------------------------------------

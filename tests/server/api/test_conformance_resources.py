@@ -152,7 +152,7 @@ def test_structure_definition_by_type_kind_and_derivation(server, held):
     assert ids(server, "StructureDefinition", {"type": "Patient"}) == {"Survivor"}
     extensions = {id for (t, id), r in held.items()
                   if t == "StructureDefinition" and r["type"] == "Extension"}
-    assert len(extensions) == 15
+    assert len(extensions) == 16
     assert ids(server, "StructureDefinition", {"type": "Extension"}) == extensions
     assert ids(server, "StructureDefinition", {"kind": "resource"}) == {
         d["id"] for d in ig.structure_definitions() if d["kind"] == "resource"}
@@ -194,7 +194,7 @@ def test_search_parameter_by_base_finds_ours(server):
     assert ids(server, "SearchParameter", {"code": "comuna", "base": "Organization"}) == {
         "comuna"}
     assert ids(server, "SearchParameter", {"type": "reference"}) == {
-        "caso", "RiskAssessment-institucion-evaluadora"}
+        "caso", "RiskAssessment-institucion-evaluadora", "RiskAssessment-basis"}
     assert ids(server, "SearchParameter", {"target": "EpisodeOfCare"}) == {"caso"}
 
 
@@ -265,7 +265,8 @@ def test_a_transaction_with_a_conformance_write_is_refused_whole(server, held):
                   _entry("PATCH", "ConceptMap/fono-1455-derivacion-institucion",
                          _binary_patch())):
         response = server.post("", {"resourceType": "Bundle", "type": "transaction", "entry": [
-            _entry("POST", "Patient", {"resourceType": "Patient", "gender": "female"}),
+            _entry("POST", "Patient", {"resourceType": "Patient", "gender": "female",
+                                       "name": [{"text": "Ana"}]}),
             entry]})
         body = assert_outcome(response, 405, "not-supported")
         assert body["issue"][0]["expression"] == ["Bundle.entry[1]"]
@@ -285,7 +286,7 @@ def test_a_batch_refuses_each_conformance_write_in_its_place(server, held):
         _entry("GET", "SearchParameter/caso"),
         _entry("GET", f"ValueSet?url={NIVEL}"),
         _entry("GET", "ValueSet/nivel-riesgo/$expand"),
-        _entry("POST", "Patient", {"resourceType": "Patient"}),
+        _entry("POST", "Patient", {"resourceType": "Patient", "name": [{"text": "Ana"}]}),
     ]})
     assert response.status_code == 200, response.text
     entries = response.json()["entry"]

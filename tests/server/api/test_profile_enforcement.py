@@ -1,7 +1,7 @@
 """Writes checked against the implementation guide's profiles (``Settings.profiles``):
-``claimed`` (the default) refuses a resource that claims one of the guide's profiles and
-breaks it; ``strict`` also checks every resource one of the guide's profiles recognises;
-``off`` checks neither. A refusal is a 422 listing every problem; nothing is written."""
+``strict`` (the default) checks every resource one of the guide's profiles recognises and
+every profile it claims that the server holds; ``claimed`` only the claimed ones; ``off``
+checks neither. A refusal is a 422 listing every problem; nothing is written."""
 
 from __future__ import annotations
 
@@ -102,3 +102,19 @@ def test_a_claim_of_a_profile_this_server_does_not_hold_is_not_judged(server):
     patient = {"resourceType": "Patient", "meta": {"profile": ["http://example.org/other"]},
                "name": [{"family": "Soto"}]}
     assert live.post("Patient", json=patient).status_code == 201
+
+
+def test_claiming_another_profile_does_not_escape_the_guide_under_strict(server):
+    mode, live = server
+    broken = resource("Survivor-invalid-run-check-digit", claim=False)
+    broken["meta"] = {"profile": ["http://example.org/other"]}
+    response = live.post("Patient", json=broken)
+    if mode == "strict":
+        assert_outcome(response, 422)
+        assert count(live, "Patient") == 0
+    else:
+        assert response.status_code == 201
+
+
+def test_strict_is_the_default():
+    assert Settings().profiles == "strict"

@@ -20,7 +20,7 @@ from server.search.parse import parse_search
 from server.store import NewVersion, open_store
 from server.store.mongo import RESOURCE_INDEXES, _begin, _commit, check_transactions
 from server.store.mongo_conditions import Scope, resource_filter
-from tests.conftest import assert_outcome, serve
+from tests.conftest import GENERIC, assert_outcome, serve
 from tests.stores import MONGODB_URI, drop_store, new_store_url
 
 
@@ -213,7 +213,7 @@ def test_history_lives_outside_the_current_document(tmp_path):
 def test_a_chain_over_too_many_resources_is_refused_with_too_costly(tmp_path, monkeypatch):
     monkeypatch.setenv("AMPARO_MONGO_MAX_CHAIN_IDS", "3")
     url = new_store_url("mongomock", tmp_path)
-    for live in serve(Settings(store=url)):
+    for live in serve(Settings(store=url, profiles=GENERIC)):
         people = [live.post("Patient", json={"resourceType": "Patient",
                                              "name": [{"family": "Soto"}]}).json()["id"]
                   for _ in range(4)]

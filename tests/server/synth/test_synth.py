@@ -201,7 +201,8 @@ def test_every_bundle_is_a_transaction_whose_references_resolve_in_load_order(
 def test_every_create_is_conditional_on_the_resources_own_identifier(three_seeds: list) -> None:
     for _, entry in _all(three_seeds):
         resource, request = entry["resource"], entry["request"]
-        first = resource["identifier"][0]
+        identifier = resource["identifier"]  # a list, one Identifier on QuestionnaireResponse
+        first = identifier[0] if isinstance(identifier, list) else identifier
         assert urn(resource["resourceType"], first["system"], first["value"]) == entry["fullUrl"]
         if request["method"] == "POST":
             assert request["ifNoneExist"] == f"identifier={first['system']}|{first['value']}"

@@ -23,7 +23,7 @@ import pytest
 from server.api.write import READ_ONLY_TYPES
 from server.config import Settings
 from server.loading import load_resources
-from tests.conftest import LiveServer, serve
+from tests.conftest import GENERIC, LiveServer, serve
 from tests.stores import TEST_STORE, drop_store, new_store_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "data" / "fhir-r4b" / "examples"
@@ -69,7 +69,7 @@ def matches(bundle: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> Iterator[Examples]:
     url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("examples"))
-    for live in serve(Settings(store=url)):
+    for live in serve(Settings(store=url, profiles=GENERIC)):
         loaded, refused = {}, {}
         for path in sorted(EXAMPLES.glob("*.json")):
             resource = json.loads(path.read_text("utf-8"))
