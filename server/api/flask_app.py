@@ -25,9 +25,10 @@ from server.api import (  # noqa: F401 (routes)
     validate,
     write,
 )
+from server.api.ig import asks_for_package
 from server.api.outcome import error_response
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch
-from server.api.versions import R4, check_servable, media_type, requested_version
+from server.api.versions import R4, R4B, check_servable, media_type, requested_version
 
 blueprint = Blueprint("fhir", __name__)
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -38,7 +39,7 @@ _FORMATS = {"json", "application/json", "application/fhir+json"}
 @blueprint.route("/fhir/<path:path>", methods=_METHODS)
 def fhir(path: str) -> Response:
     services = current_app.extensions["amparo"]
-    version = _negotiate()
+    version = _negotiate(path)
     try:
         ctx = Context(services.repo, services.settings, ANONYMOUS, _base_url(services),
                       version)
@@ -55,11 +56,14 @@ def fhir(path: str) -> Response:
         return error_response(error, media_type(version))
 
 
-def _negotiate() -> str:
+def _negotiate(path: str) -> str:
+    accept = request.headers.get("Accept")
+    if asks_for_package(path, accept):
+        return R4B
     fmt = request.args.get("_format")
     if fmt is not None and fmt.split(";")[0].strip().lower() not in _FORMATS:
         raise errors.not_acceptable("only JSON is served (_format=json)")
-    return requested_version(request.headers.get("Accept"))
+    return requested_version(accept)
 
 
 def _is_json(content_type: str | None) -> bool:

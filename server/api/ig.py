@@ -25,9 +25,22 @@ from server.api.router import Context, FhirRequest, FhirResponse, route
 from server.api.versions import R4
 
 MEDIA_TYPE = "application/gzip"
+PATH = "ig/package.tgz"
+#: What a download tool may send in Accept for the package instead of FHIR JSON.
+_FILE_TYPES = {MEDIA_TYPE, "application/x-gzip", "application/tar+gzip",
+               "application/octet-stream"}
 
 
-@route("GET", "ig/package.tgz", None, "system")
+def asks_for_package(path: str, accept: str | None) -> bool:
+    """True for a request of the package that accepts it as a file (``Accept:
+    application/gzip``): it is served without the FHIR content negotiation, which would
+    refuse such an Accept with 406."""
+    return path == PATH and any(
+        part.split(";")[0].strip().lower() in _FILE_TYPES and "q=0" not in part.replace(" ", "")
+        for part in (accept or "").split(","))
+
+
+@route("GET", PATH, None, "system")
 def package(ctx: Context, req: FhirRequest) -> FhirResponse:
     """The package.tgz (200), or 304 when If-None-Match names its ETag."""
     if ctx.version == R4:

@@ -6,6 +6,8 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from profiles.package import PACKAGE_NAME, package_files
 from tests.conftest import assert_outcome
 
@@ -43,6 +45,17 @@ def test_head_sends_the_headers_without_the_body(live):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/gzip"
     assert response.content == b""
+
+
+@pytest.mark.parametrize("accept", ["application/gzip", "application/octet-stream",
+                                    "application/x-gzip;q=0.9, */*;q=0.1"])
+def test_a_download_tool_accepting_only_gzip_gets_the_package(live, accept):
+    response = live.get("ig/package.tgz", headers={"Accept": accept})
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as package:
+        assert package.getmember("package/package.json")
+    assert_outcome(live.get("Patient", headers={"Accept": accept}), 406)  # not elsewhere
 
 
 def test_an_r4_client_is_told_the_package_is_r4b(live):
