@@ -8,7 +8,9 @@ definitions it uses, every CodeSystem, ValueSet and ConceptMap of ``terminology`
 read-only through the API (``server.api.write.READ_ONLY_TYPES``): ``load_resources``
 writes them through the repository instead, by their own ids, with the same structure
 validation, search indexing and versioning as an HTTP update (an unchanged resource gets
-no new version, so reloading changes nothing).
+no new version, so reloading changes nothing). Those the server no longer ships (a
+renamed profile, a retired value set) are deleted by the same load, so that the store
+serves exactly the definitions it enforces; their history stays.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from server import errors
 from server.access import ANONYMOUS, AccessGate
 from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
 from server.api.router import Context, FhirRequest, dispatch
+from server.api.write import READ_ONLY_TYPES
 from server.config import Settings
 from server.repository import Repository
-from server.store import Store, open_store
+from server.search.query import SearchQuery
+from server.store import Reader, Store, open_store
 from server.validation import Valid, check_type
 from terminology import registry
 
@@ -37,7 +41,7 @@ def initialise(settings: Settings) -> dict:
     store = open_store(settings.store)
     try:
         store.init()
-        conformance = load_resources(store, conformance_resources())
+        conformance = load_resources(store, conformance_resources(), complete=True)
         load_bundles(store, settings, [institutions_bundle()])
         return {"store": settings.store, "conformance": conformance,
                 "institutions": store.count("Organization")}
@@ -81,20 +85,25 @@ def conformance_resources() -> list[dict]:
     return found
 
 
-def load_resources(store: Store, resources: Iterable[dict]) -> dict[str, int]:
+def load_resources(store: Store, resources: Iterable[dict], *,
+                   complete: bool = False) -> dict[str, int]:
     """Write ``resources`` by their ids (an update, or create with that id) in one unit of
     work, bypassing the API's read-only guard: the internal path for conformance
-    resources. Returns how many were ``created``, ``updated`` and ``unchanged``.
+    resources. ``complete``: ``resources`` is every conformance resource the server
+    ships, and stored ones of those types that are not among them are deleted. Returns
+    how many were ``created``, ``updated``, ``unchanged`` and ``removed``.
 
     Raises ValueError (nothing written) for a resource without an id or that is not
     valid R4B.
     """
     repo = Repository(store, AccessGate())
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
+    shipped: set[tuple[str, str]] = set()
     with repo.write(ANONYMOUS) as w:
         for resource in resources:
             valid = _valid(resource)
             type, id = resource["resourceType"], resource["id"]
+            shipped.add((type, id))
             before = w.uow.read(type, id)
             outcome = repo.update(w, type, id, valid)
             if outcome.status == 201:
@@ -104,8 +113,26 @@ def load_resources(store: Store, resources: Iterable[dict]) -> dict[str, int]:
                 counts["unchanged"] += 1
             else:
                 counts["updated"] += 1
+        if complete:  # the whole set: what the server no longer ships goes
+            for type, id in sorted(_stored(w.uow, READ_ONLY_TYPES) - shipped):
+                repo.delete(w, type, id)
+                counts["removed"] += 1
         w.uow.commit()
     return counts
+
+
+def _stored(reader: Reader, types: Iterable[str]) -> set[tuple[str, str]]:
+    """Every current (type, id) of ``types``, page by page."""
+    found: set[tuple[str, str]] = set()
+    for type in types:
+        query = SearchQuery(type, count=500, total=False)
+        while True:
+            page = reader.search(query)
+            found.update((v.type, v.id) for v in page.matches)
+            if page.next_cursor is None:
+                break
+            query = SearchQuery(type, count=500, total=False, cursor=page.next_cursor)
+    return found
 
 
 def _valid(resource: dict) -> Valid:

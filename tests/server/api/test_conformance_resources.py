@@ -44,7 +44,8 @@ def held() -> dict[tuple[str, str], dict]:
 def server(tmp_path_factory) -> Iterator[LiveServer]:
     url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("conformance"))
     summary = initialise(Settings(store=url))
-    assert summary["conformance"] == {"created": HELD, "updated": 0, "unchanged": 0}
+    assert summary["conformance"] == {"created": HELD, "updated": 0, "unchanged": 0,
+                                      "removed": 0}
     yield from serve(Settings(store=url))
     drop_store(url)
 
@@ -96,7 +97,8 @@ def test_vread_and_history_work(server):
 def test_reloading_changes_nothing_and_a_changed_resource_gets_a_new_version(db_url):
     first = initialise(Settings(store=db_url))
     again = initialise(Settings(store=db_url))
-    assert again["conformance"] == {"created": 0, "updated": 0, "unchanged": HELD}
+    assert again["conformance"] == {"created": 0, "updated": 0, "unchanged": HELD,
+                                    "removed": 0}
     assert again["institutions"] == first["institutions"]
     store = open_store(db_url)
     try:
@@ -104,13 +106,36 @@ def test_reloading_changes_nothing_and_a_changed_resource_gets_a_new_version(db_
         changed = registry.get("ValueSet", "nivel-riesgo")
         changed["description"] = "otra descripción"
         assert load_resources(store, [changed]) == {"created": 0, "updated": 1,
-                                                    "unchanged": 0}
+                                                    "unchanged": 0, "removed": 0}
         assert store.read("ValueSet", "nivel-riesgo").version == 2
         assert store.version_count() == versions + 1
     finally:
         store.close()
     third = initialise(Settings(store=db_url))  # back to the packaged content: version 3
-    assert third["conformance"] == {"created": 0, "updated": 1, "unchanged": HELD - 1}
+    assert third["conformance"] == {"created": 0, "updated": 1, "unchanged": HELD - 1,
+                                    "removed": 0}
+
+
+def test_init_removes_the_definitions_the_server_no_longer_ships(db_url):
+    initialise(Settings(store=db_url))
+    retired = {"resourceType": "ValueSet", "id": "retirado", "status": "retired",
+               "url": "https://fhir.amparo.cl/ValueSet/retirado"}
+    store = open_store(db_url)
+    try:
+        load_resources(store, [retired])  # as an earlier release would have shipped it
+        assert store.read("ValueSet", "retirado").version == 1
+    finally:
+        store.close()
+    again = initialise(Settings(store=db_url))
+    assert again["conformance"] == {"created": 0, "updated": 0, "unchanged": HELD,
+                                    "removed": 1}
+    store = open_store(db_url)
+    try:
+        assert store.read("ValueSet", "retirado").deleted  # its history stays
+        assert store.read("ValueSet", "nivel-riesgo").version == 1
+        assert store.count("ValueSet") == len(list(registry.all_of("ValueSet")))
+    finally:
+        store.close()
 
 
 def test_an_invalid_resource_is_not_loaded(db_url):
