@@ -141,6 +141,46 @@ def migrate(source_url: str, target_url: str, batch: int) -> None:
                           ensure_ascii=False))
 
 
+@main.command()
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="only this resource type (repeat for more); default: every type")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1),
+              help="resources per atomic batch")
+def reindex(store: str | None, types: tuple[str, ...], batch: int) -> None:
+    """Recompute the search index values and access keys of every current resource
+    after the search parameters changed; no new versions. Prints a JSON summary."""
+    import sqlite3
+
+    from pymongo.errors import PyMongoError
+
+    from server.search.definitions import resource_types
+    from server.store import open_store
+    from server.store.reindex import reindex as rebuild
+
+    unknown = sorted(set(types) - resource_types())
+    if unknown:
+        _fail(f"reindex: not an R4B resource type: {', '.join(unknown)}")
+    settings = _settings(store)
+    opened = None
+    try:
+        opened = open_store(settings.store)
+        opened.init()
+        with click.progressbar(length=0, label="reindexing resources",
+                               file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            report = rebuild(opened, types or None, batch, progress)
+    except (ValueError, OSError, sqlite3.Error, PyMongoError) as exc:
+        _fail(f"reindex: {exc}")
+    finally:
+        if opened is not None:
+            opened.close()
+    click.echo(json.dumps({"store": settings.store, **_jsonable(report)}, ensure_ascii=False))
+
+
 @main.group()
 def ig() -> None:
     """The implementation guide: its FHIR package and its readable pages."""

@@ -41,6 +41,7 @@ __all__ = ["RiskScoring", "assessment_id"]
 #: gives the same id, so re-scoring updates it and a client can find it).
 NAMESPACE = uuid.UUID("9a4c3f52-8f0e-4a51-9d4e-2f7c2b1e6a10")
 SCORED = ("completed", "amended")
+INSTRUMENTS_BASE = "https://fhir.amparo.cl/Questionnaire/"
 #: What the instrument gave: an update may not change these (the level with a reason).
 INSTRUMENT_EXTENSIONS = (scoring.EXT_LEVEL, scoring.EXT_SCORE, scoring.EXT_VERSION)
 Resource = dict[str, Any]
@@ -119,12 +120,16 @@ def _assessment(questionnaire: Resource, response: Resource,
                 current: Resource | None) -> Resource:
     """The assessment ``response`` gives, keeping what a professional added to
     ``current``: a raised level with its reason, mitigation, notes, performer."""
+    for element in ("subject", "authored"):
+        if not response.get(element):
+            raise errors.unprocessable(f"{_ref(response)} cannot be scored without its "
+                                       f"{element}", [f"QuestionnaireResponse.{element}"])
     try:
         scored = scoring.score(questionnaire, response)
         author = response.get("author") or {}
         org = author if str(author.get("reference", "")).startswith("Organization/") else None
         fresh = scoring.risk_assessment(
-            scored, response.get("subject") or {}, org, response.get("authored") or "",
+            scored, response["subject"], org, response["authored"],
             encounter_ref=response.get("encounter"))
     except ValueError as error:
         raise errors.unprocessable(f"{_ref(response)} cannot be scored: {error}",
@@ -177,11 +182,19 @@ def _scored_response(w: Write, assessment: Resource) -> Resource | None:
 
 
 def _instrument(canonical: object) -> Resource | None:
+    """The instrument Questionnaire ``canonical`` names; None for a questionnaire that is
+    not one of the platform's instruments, 422 for a version of one that it does not hold
+    (answers it could not score must not pass for scored)."""
     if not isinstance(canonical, str):
         return None
     try:
         return instruments.questionnaire(canonical)
     except LookupError:
+        if canonical.startswith(INSTRUMENTS_BASE):
+            held = ", ".join(f"{q['url']}|{q['version']}" for q in instruments.questionnaires())
+            raise errors.unprocessable(f"{canonical} is not an instrument version the "
+                                       f"platform holds ({held})",
+                                       ["QuestionnaireResponse.questionnaire"]) from None
         return None
 
 

@@ -42,14 +42,15 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import mongo_copy, mongo_lease
-from server.store.mongo_documents import document_arrays
+from server.store import mongo_copy, mongo_lease, mongo_reindex
+from server.store.mongo_documents import index_fields
 from server.store.mongo_search import BODY, Searcher, stored
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
     CopiedVersion,
     HistoryPage,
+    IndexUpdate,
     Lease,
     NewVersion,
     OutboxEvent,
@@ -226,6 +227,23 @@ class MongoStore(Store):
         with self._reading():
             mongo_lease.release(self.db, lease)
 
+    # -- reindexing (mongo_reindex.py) ------------------------------------------------
+
+    def _stored_types(self) -> list[str]:
+        with self._reading():
+            return mongo_reindex.stored_types(self.db)
+
+    def _current_batch(self, type: str, after: int, limit: int
+                       ) -> list[tuple[int, StoredVersion]]:
+        with self._reading():
+            return mongo_reindex.current_batch(self.db, type, after, limit)
+
+    def _replace_indexes(self, updates: list[IndexUpdate]) -> int:
+        with self.unit_of_work() as uow:  # serialised and atomic like any write
+            replaced = mongo_reindex.replace_indexes(uow, updates)
+            uow.commit()
+        return replaced
+
     # -- copying a whole store -------------------------------------------------------
 
     def export_versions(self, after_seq: int, limit: int) -> list[CopiedVersion]:
@@ -368,8 +386,8 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
         doc = {"_id": key, "type": version.type, "id": version.id, "rid": rid,
                "version": version.version, "last_updated": version.last_updated,
                "lu": version.updated_us, "deleted": deleted, "method": version.method,
-               "body": version.body, "acc": sorted(version.access_keys),
-               **document_arrays(None if deleted else version.index)}
+               "body": version.body,
+               **index_fields(None if deleted else version.index, version.access_keys)}
         history = {"_id": f"{key}/{version.version}", "seq": self.seq, "rid": rid,
                    "type": version.type, "id": version.id, "version": version.version,
                    "last_updated": version.last_updated, "lu": version.updated_us,
@@ -390,6 +408,14 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         mongo_lease.ack(self.db, self.session, consumer, position, lease)
 
+    def set_index_fields(self, key: str, version: int, fields: dict) -> bool:
+        """Replace the search fields (``index_fields``) of resource ``key`` while
+        ``version`` is its current, non-deleted one, writing no version and no outbox
+        event (``mongo_reindex.py``); False when it has changed since (nothing done)."""
+        found = self.resources.update_one({"_id": key, "version": version, "deleted": False},
+                                          {"$set": fields}, session=self.session)
+        return found.matched_count == 1
+
     def commit(self) -> None:
         """Keep this unit's writes; they become visible when the block ends."""
         self.committed = True
@@ -408,10 +434,11 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """One version's three documents, and the resource document it replaces."""
+    """One version's three documents, and the resource document it replaces; a
+    reindexed resource has only the first (``history`` and ``event`` are None)."""
 
     key: str
     current: dict | None
     doc: dict
-    history: dict
-    event: dict
+    history: dict | None = None
+    event: dict | None = None

@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from server.store.mongo_documents import document_arrays, index_from_document
+from server.store.mongo_documents import index_fields, index_from_document
 from server.store.port import CopiedVersion, NewVersion
 
 Session = Any  # a pymongo ClientSession (optional everywhere)
@@ -93,8 +93,8 @@ def _import_version(db: Any, copied: CopiedVersion, session: Session | None) -> 
     db.resources.replace_one({"_id": name}, {
         "type": v.type, "id": v.id, "rid": rid, "version": v.version,
         "last_updated": v.last_updated, "lu": v.updated_us, "deleted": v.deleted,
-        "method": v.method, "body": v.body, "acc": sorted(v.access_keys),
-        **document_arrays(current_index)}, upsert=True, session=session)
+        "method": v.method, "body": v.body, **index_fields(current_index, v.access_keys)},
+        upsert=True, session=session)
     db.counters.update_one({"_id": "writer"}, {"$max": {"seq": copied.seq,
                                                         "position": copied.outbox_position}},
                            upsert=True, session=session)

@@ -29,6 +29,8 @@ sends can become an operator or a dotted path in a query.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from server.search.index import ResourceIndex
 
 #: The document array of each ``ResourceIndex`` field.
@@ -82,6 +84,12 @@ def document_arrays(index: ResourceIndex | None) -> dict[str, list[dict]]:
     arrays["cmp"] = [{"p": row[0], "a": _part(row[1:7]), "b": _part(row[7:13])}
                      for row in index.composites]
     return arrays
+
+
+def index_fields(index: ResourceIndex | None, access_keys: Iterable[str]) -> dict:
+    """The fields of a resource document that its search index and access keys make
+    (``acc`` and every array): what a write sets, and what ``amparo reindex`` replaces."""
+    return {"acc": sorted(access_keys), **document_arrays(index)}
 
 
 def index_from_document(doc: dict) -> ResourceIndex:

@@ -112,9 +112,17 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
         self._undo.append(lambda: consumers.replace_one({"_id": consumer}, before)
                           if before is not None else consumers.delete_one({"_id": consumer}))
 
+    def set_index_fields(self, key: str, version: int, fields: dict) -> bool:
+        current = self._current(key)
+        if current is None or current["version"] != version or current["deleted"]:
+            return False
+        self._apply(Written(key, current, {**current, **fields}))
+        return True
+
     def _apply(self, written: Written) -> None:
         self._resources[written.key] = written.doc
-        self._versions[written.history["_id"]] = written.history
+        if written.history is not None:
+            self._versions[written.history["_id"]] = written.history
         if self._holding:
             self._apply_now(written)
         else:
@@ -126,10 +134,12 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
         resources.replace_one({"_id": key}, written.doc, upsert=True)
         self._undo.append(lambda: resources.replace_one({"_id": key}, current)
                           if current is not None else resources.delete_one({"_id": key}))
-        versions.insert_one(written.history)
-        self._undo.append(lambda: versions.delete_one({"_id": written.history["_id"]}))
-        outbox.insert_one(written.event)
-        self._undo.append(lambda: outbox.delete_one({"_id": written.event["_id"]}))
+        if written.history is not None:  # None: a reindexed resource, not a new version
+            versions.insert_one(written.history)
+            self._undo.append(lambda: versions.delete_one({"_id": written.history["_id"]}))
+        if written.event is not None:
+            outbox.insert_one(written.event)
+            self._undo.append(lambda: outbox.delete_one({"_id": written.event["_id"]}))
 
     def _materialise(self) -> None:
         """Take the commit lock (kept until the unit ends) and apply pending writes."""

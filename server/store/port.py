@@ -36,12 +36,17 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   writes such a batch atomically, keeping seq, version numbers, timestamps and outbox
   positions; a version already present is skipped (so a batch can be re-run), and the
   store's own counters continue after the highest seq and position imported.
+- Reindexing (``amparo reindex``, ``server/store/reindex.py``): ``reindex`` recomputes
+  the index rows and access keys of current, non-deleted versions in place, a batch per
+  unit of work. It appends no version, changes no ``lastUpdated`` and writes no outbox
+  event (no resource changes); a resource written since its batch was read keeps the
+  index its write gave it. Interrupted, it is simply run again.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -158,6 +163,22 @@ class CopiedVersion:
     version: NewVersion
 
 
+@dataclass(frozen=True, slots=True)
+class IndexUpdate:
+    """Recomputed index rows and access keys for version ``version`` of a resource,
+    applied only while that version is still the current one and not deleted."""
+
+    type: str
+    id: str
+    version: int
+    index: ResourceIndex
+    access_keys: frozenset[str]
+
+
+#: What ``Store.reindex`` asks of its caller: a version's index rows and access keys.
+Recompute = Callable[[StoredVersion], tuple[ResourceIndex, frozenset[str]]]
+
+
 class Reader(ABC):
     """Reads, from the committed store or from inside a unit of work."""
 
@@ -264,6 +285,53 @@ class Store(Reader):
     @abstractmethod
     def consumers(self) -> dict[str, int]:
         """Every outbox consumer's acknowledged position (copied with ``outbox_ack``)."""
+
+    # -- reindexing (see the module contract) --------------------------------------------
+
+    def reindex(self, compute: Recompute, types: Iterable[str] | None = None,
+                batch: int = 500,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Resources reindexed per type: ``compute`` gives each current, non-deleted
+        version of ``types`` (default: every type stored) its index rows and access
+        keys, written ``batch`` resources per unit of work so memory stays bounded and
+        an interruption loses at most one batch. ``progress(done, total)`` after every
+        batch, over the resources counted at the start."""
+        if batch < 1:
+            raise ValueError("the batch size must be at least 1")
+        if types is not None:
+            counts = {type: self.count(type) for type in sorted(set(types))}
+        else:  # every type stored, less those whose resources are all deleted
+            counts = {type: n for type in self._stored_types() if (n := self.count(type))}
+        done, total = 0, sum(counts.values())
+        if progress is not None:
+            progress(done, total)
+        reindexed = {}
+        for type in counts:
+            reindexed[type], after = 0, 0
+            while page := self._current_batch(type, after, batch):
+                after = page[-1][0]
+                updates = [IndexUpdate(v.type, v.id, v.version, *compute(v)) for _, v in page]
+                reindexed[type] += self._replace_indexes(updates)
+                done += len(page)
+                if progress is not None:
+                    progress(done, max(total, done))
+        return reindexed
+
+    @abstractmethod
+    def _stored_types(self) -> list[str]:
+        """Every type with a resource stored (deleted ones too: cheaper to list), sorted."""
+
+    @abstractmethod
+    def _current_batch(self, type: str, after: int, limit: int
+                       ) -> list[tuple[int, StoredVersion]]:
+        """Up to ``limit`` current, non-deleted versions of ``type`` after position
+        ``after`` in insertion order, each with its position (the next call's ``after``)."""
+
+    @abstractmethod
+    def _replace_indexes(self, updates: list[IndexUpdate]) -> int:
+        """In one unit of work, replace the index rows and access keys of each update's
+        resource while its version is current and not deleted (else skip it); no
+        version, timestamp or outbox event is written. Returns how many were replaced."""
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need no close
         """Release connections."""

@@ -30,13 +30,15 @@ from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
+from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import sqlite_copy, sqlite_lease, sqlite_search
+from server.store import sqlite_copy, sqlite_lease, sqlite_reindex, sqlite_search
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
     CopiedVersion,
     HistoryPage,
+    IndexUpdate,
     Lease,
     NewVersion,
     OutboxEvent,
@@ -71,6 +73,7 @@ _BUFFERED = {
     "access": "INSERT INTO resource_access (key, rid) VALUES (?, ?)",
     "outbox": "INSERT INTO outbox (type, id, version, method, at) VALUES (?,?,?,?,?)",
 }
+_IN_LIST = 500  # rids per IN (...) list, well below SQLite's variable limit
 _INDEX_TABLES = ("idx_token", "idx_string", "idx_reference", "idx_date", "idx_number",
                  "idx_quantity", "idx_uri", "idx_composite", "resource_access")
 
@@ -232,6 +235,21 @@ class SqliteStore(_SqliteReads, Store):
     def release_lease(self, lease: Lease) -> None:
         sqlite_lease.release(self._conn(), lease)
 
+    # -- reindexing (sqlite_reindex.py) ------------------------------------------------
+
+    def _stored_types(self) -> list[str]:
+        return sqlite_reindex.stored_types(self._conn())
+
+    def _current_batch(self, type: str, after: int, limit: int
+                       ) -> list[tuple[int, StoredVersion]]:
+        return sqlite_reindex.current_batch(self._conn(), type, after, limit)
+
+    def _replace_indexes(self, updates: list[IndexUpdate]) -> int:
+        with self.unit_of_work() as uow:  # serialised and atomic like any write
+            replaced = sqlite_reindex.replace_indexes(uow, updates)
+            uow.commit()
+        return replaced
+
     # -- copying (sqlite_copy.py) ------------------------------------------------------
 
     def export_versions(self, after_seq: int, limit: int) -> list[CopiedVersion]:
@@ -327,25 +345,39 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
             conn.execute("UPDATE resource SET version = ?, last_updated = ?, lu_us = ?, "
                          "deleted = ? WHERE rid = ?", (version.version, version.last_updated,
                                                        version.updated_us, deleted, rid))
-            self._flush()
-            for table in _INDEX_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
+            self.clear_indexes([rid])
         conn.execute(
             "INSERT INTO resource_version (rid, type, version, last_updated, lu_us, method, "
             "deleted, body) VALUES (?,?,?,?,?,?,?,?)",
             (rid, version.type, version.version, version.last_updated, version.updated_us,
              version.method, deleted, version.body))
+        self.buffer_index(rid, version.type, None if deleted else version.index,
+                          version.access_keys)
+        self._pending.setdefault("outbox", []).append(
+            (version.type, version.id, version.version, version.method, version.last_updated))
+
+    def clear_indexes(self, rids: list[int]) -> None:
+        """Delete the index rows and access keys of ``rids`` (buffered rows first, which
+        may be theirs). Used by ``write`` and ``sqlite_reindex.py``."""
+        self._flush()
+        for start in range(0, len(rids), _IN_LIST):
+            chunk = rids[start:start + _IN_LIST]
+            marks = ",".join("?" * len(chunk))
+            for table in _INDEX_TABLES:
+                self.conn.execute(f"DELETE FROM {table} WHERE rid IN ({marks})", chunk)
+
+    def buffer_index(self, rid: int, type: str, index: ResourceIndex | None,
+                     access_keys: frozenset[str]) -> None:
+        """Buffer the index rows and access keys of ``rid`` (flushed by ``_flush``)."""
         pending = self._pending
-        if version.index is not None and not deleted:
-            head = (rid, version.type)
+        if index is not None:
+            head = (rid, type)
             for kind in _INDEX_INSERTS:
-                rows = getattr(version.index, kind)
+                rows = getattr(index, kind)
                 if rows:
                     pending.setdefault(kind, []).extend(head + row for row in rows)
-        if version.access_keys:
-            pending.setdefault("access", []).extend((key, rid) for key in version.access_keys)
-        pending.setdefault("outbox", []).append(
-            (version.type, version.id, version.version, version.method, version.last_updated))
+        if access_keys:
+            pending.setdefault("access", []).extend((key, rid) for key in access_keys)
 
     def _flush(self) -> None:
         for kind, rows in self._pending.items():

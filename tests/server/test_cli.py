@@ -213,3 +213,29 @@ def test_ig_docs_writes_the_pages_and_the_committed_ones_are_current(tmp_path):
     assert "(Survivor.md)" in pages["index.md"]
     committed = {p.name: p.read_text(encoding="utf-8") for p in (REPO / "docs/ig").glob("*.md")}
     assert committed == pages, "docs/ig is stale: run `amparo ig docs`"
+
+
+def test_reindex_rebuilds_lost_index_values_and_prints_a_summary(tmp_path):
+    import sqlite3
+
+    init = run("init", "--store", "sqlite:///r.db", cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    institutions = json.loads(init.stdout)["institutions"]
+    with sqlite3.connect(tmp_path / "r.db") as db:  # a store indexed before its parameters
+        tokens = db.execute("SELECT count(*) FROM idx_token").fetchone()[0]
+        db.execute("DELETE FROM idx_token")
+    result = run("reindex", "--store", "sqlite:///r.db", "--batch", "50", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["store"] == "sqlite:///r.db"
+    assert summary["reindexed"]["Organization"] == institutions
+    assert summary["reindexed"]["SearchParameter"] > 0
+    assert summary["total"] == sum(summary["reindexed"].values())
+    assert summary["seconds"] >= 0
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        assert db.execute("SELECT count(*) FROM idx_token").fetchone()[0] == tokens
+    only = run("reindex", "--store", "sqlite:///r.db", "--type", "Organization", cwd=tmp_path)
+    assert json.loads(only.stdout)["reindexed"] == {"Organization": institutions}
+    unknown = run("reindex", "--store", "sqlite:///r.db", "--type", "Nope", cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "Nope" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -188,6 +188,25 @@ def test_answers_that_cannot_be_scored_are_refused_and_nothing_is_written(live, 
     assert (count(live, "QuestionnaireResponse"), count(live, "RiskAssessment")) == (0, 0)
 
 
+def test_answers_to_an_instrument_version_the_platform_lacks_are_refused(live, survivor):
+    unknown = {**answers(survivor, 14), "questionnaire": "https://fhir.amparo.cl/Questionnaire/dash|2020"}
+    body = assert_outcome(live.post("QuestionnaireResponse", json=unknown), 422)
+    assert body["issue"][0]["expression"] == ["QuestionnaireResponse.questionnaire"]
+    other = {**answers(survivor, 14), "questionnaire": "http://example.org/Questionnaire/phq-9"}
+    assert live.post("QuestionnaireResponse", json=other).status_code in (201, 422)
+    assert count(live, "RiskAssessment") == 0
+
+
+@pytest.mark.parametrize("missing", ["subject", "authored"])
+def test_answers_without_subject_or_date_are_not_scored_even_unprofiled(db_url, missing):
+    for live in serve(Settings(store=db_url, profiles="off")):
+        response = answers("Patient/x", 14)
+        del response[missing]
+        body = assert_outcome(live.post("QuestionnaireResponse", json=response), 422)
+        assert body["issue"][0]["expression"] == [f"QuestionnaireResponse.{missing}"]
+        assert count(live, "QuestionnaireResponse") == 0
+
+
 def test_answers_in_a_transaction_are_scored_with_resolved_references(live):
     patient = copy.deepcopy(EXAMPLES["Survivor-valid-1"])
     patient.pop("id")
