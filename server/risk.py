@@ -24,6 +24,7 @@ conformance to a profile (``amp-rsk-3`` states the level rule for validators els
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -200,12 +201,17 @@ def _instrument(canonical: object) -> Resource | None:
 
 def _questionnaire_of(method: object) -> Resource | None:
     """The Questionnaire of a platform-scored instrument named by ``method``, if any."""
-    codes = _codes(method)
-    for questionnaire in instruments.questionnaires():
-        if scoring.platform_scored(questionnaire) and any(
-                (c.get("system"), c.get("code")) in codes for c in questionnaire["code"]):
-            return questionnaire
-    return None
+    scored = _platform_scored()
+    return next((scored[code] for code in _codes(method) if code in scored), None)
+
+
+@cache
+def _platform_scored() -> dict[tuple, Resource]:
+    """The instruments the platform scores, by each (system, code) of theirs: asked on
+    every RiskAssessment write, so built once (the loader copies on every call)."""
+    return {(c.get("system"), c.get("code")): questionnaire
+            for questionnaire in instruments.questionnaires()
+            if scoring.platform_scored(questionnaire) for c in questionnaire["code"]}
 
 
 def _codes(concept: object) -> set[tuple]:
