@@ -1,6 +1,56 @@
 """The policy decision point: who may see which resource, for what purpose (DESIGN.md,
-"Who may see what"). A pure library: it never imports ``server``.
+"Who may see what"). A pure library: plain dicts in, values out; it never imports
+``server``.
 
-Arrives with the access-control issue; until then the server's access gate
-(``server/access.py``) permits everything through the same two faces it will use.
+- ``decide(principal, action, resource, context) -> Decision``: the six layers (scopes,
+  author, legal mandate in ``policies/``, the survivor's Consents, security labels,
+  break-the-glass). A deny is a value.
+- ``access_keys(resource, context)`` / ``principal_keys(principal)``: the same decision
+  for reads as a set intersection the store indexes (vocabulary in ``_keys``).
+- ``default_labels(resource)``: the security label rules assigned on write;
+  ``redact(resource, obligations)``: a permit's redactions applied to a copy.
+- ``policies()`` / ``load_policies(paths)``: the mandate's grants; a bad file raises
+  ``PolicyError``.
 """
+
+from ._decide import decide
+from ._keys import access_keys, keys_valid_until, principal_keys
+from ._labels import REDACTED, default_labels, redact
+from ._model import (
+    ACTIONS,
+    BREAK_GLASS,
+    CONFIDENTIALITY,
+    KINDS,
+    PURPOSES,
+    Context,
+    Decision,
+    Obligation,
+    Principal,
+)
+from ._policy import Grant, PolicyError, Selector, load_policies, policies
+from ._scopes import scope_allows
+
+__all__ = [
+    "ACTIONS",
+    "BREAK_GLASS",
+    "CONFIDENTIALITY",
+    "KINDS",
+    "PURPOSES",
+    "REDACTED",
+    "Context",
+    "Decision",
+    "Grant",
+    "Obligation",
+    "PolicyError",
+    "Principal",
+    "Selector",
+    "access_keys",
+    "decide",
+    "default_labels",
+    "keys_valid_until",
+    "load_policies",
+    "policies",
+    "principal_keys",
+    "redact",
+    "scope_allows",
+]
