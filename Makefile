@@ -28,7 +28,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 -q
-	AMPARO_TEST_STORE=mongomock $(BIN)/pytest -n 2 -q tests/server/api
+	AMPARO_TEST_STORE=mongomock $(BIN)/pytest -n 2 -q tests/server/api tests/server/auth
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

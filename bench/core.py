@@ -29,6 +29,13 @@ run), ``mongomock`` (the MongoDB adapter on mongomock: in memory and pure Python
 representative of MongoDB), or the URL of an empty database on a MongoDB replica set
 (each run writes to a fresh database beside it and drops it at the end).
 
+Authentication: each run registers a benchmark client in the store (``amparo client
+create``) and the workload client gets its bearer tokens from the server's token endpoint
+through ``--token-cmd`` (``python bench/core.py --print-token BASE``, with the client's
+credentials in its environment, never on a command line), re-run when a token expires.
+With ``--store mongomock`` the served data live only in the serving process, so no client
+can be registered from outside it: that mode cannot authenticate and is refused.
+
 Usage: python bench/core.py [--cases 400] [--duration 20] [--workers N] [--threads N]
        [--store sqlite|mongomock|mongodb://host/db?replicaSet=rs0]
        [--profiles strict|claimed|off]
@@ -40,6 +47,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -112,9 +120,47 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def workload(base: str, *args: str) -> list[dict]:
-    out = subprocess.run([sys.executable, str(WORKLOAD), "--base", base, *args],
-                         capture_output=True, text=True, check=False)
+def bench_client(store: str) -> dict[str, str]:
+    """Register a benchmark client (``system/*.cruds``) in ``store``; its credentials as
+    the environment variables ``--print-token`` reads."""
+    made = subprocess.run([amparo(), "client", "create", "--org", "amparo-bench", "--name",
+                           "benchmark", "--scopes", "system/*.cruds"], capture_output=True,
+                          text=True, check=True, env={**os.environ, "AMPARO_STORE": store})
+    client = json.loads(made.stdout)
+    return {"AMPARO_BENCH_CLIENT_ID": client["client_id"],
+            "AMPARO_BENCH_CLIENT_SECRET": client["client_secret"]}
+
+
+def token_cmd(base: str) -> str:
+    """The shell command that prints a bearer token for the workload client's
+    ``--token-cmd`` (credentials from the environment: see ``bench_client``)."""
+    return " ".join(shlex.quote(part) for part in
+                    (sys.executable, str(HERE / "core.py"), "--print-token", base))
+
+
+def print_token(base: str) -> None:
+    """Print an access token of the benchmark client (client_secret_basic)."""
+    import base64
+    import urllib.parse
+
+    pair = f"{os.environ['AMPARO_BENCH_CLIENT_ID']}:{os.environ['AMPARO_BENCH_CLIENT_SECRET']}"
+    request = urllib.request.Request(
+        f"{base}/auth/token", method="POST",
+        data=urllib.parse.urlencode({"grant_type": "client_credentials",
+                                     "scope": "system/*.cruds"}).encode(),
+        headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        print(json.loads(answer.read())["access_token"])
+
+
+def workload(base: str, *args: str, credentials: dict[str, str] | None = None) -> list[dict]:
+    """The standard workload client's result lines; with ``credentials`` (from
+    ``bench_client``) it authenticates through ``--token-cmd``."""
+    auth = ["--token-cmd", token_cmd(base)] if credentials else []
+    out = subprocess.run([sys.executable, str(WORKLOAD), "--base", base, *auth, *args],
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, **(credentials or {})})
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -141,6 +187,9 @@ def _children(pid: int) -> list[int]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--print-token"]:  # the workload client's --token-cmd
+        print_token(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=400, help="synthetic survivors")
     parser.add_argument("--bundles", type=int, default=1500, help="generated-mode bundles")
@@ -158,12 +207,8 @@ def main() -> None:
             Stores.open(args.store, Path(tmp)) as stores:
         work = Path(tmp)
         if stores.kind == "mongomock":
-            if args.workers not in (None, 1):
-                parser.error("--store mongomock: the data live in the serving process, "
-                             "so --workers must be 1")
-            args.workers = 1
-            print("# mongomock: amparo serve --workers 1, one process holds the in-memory "
-                  "data (not representative of MongoDB)", flush=True)
+            parser.error("--store mongomock: the client registry lives in the serving "
+                         "process's memory, so no client can be registered to get a token")
         subprocess.run([amparo(), "synth", "--cases", str(args.cases), "--seed", "1",
                         "--out", str(work / "synth")], check=True, capture_output=True)
         # the generated workload's resources are generic FHIR (example.org codes), which
@@ -182,10 +227,11 @@ def main() -> None:
                 proc = start_server(store, port, args.workers, args.threads,
                                     work / f"{label.split()[0]}.log", profiles)
                 try:
+                    credentials = bench_client(store)
                     for line in workload(f"http://127.0.0.1:{port}/fhir", "--concurrency",
                                          str(args.concurrency), "--duration-s",
                                          str(args.duration), "--seed", "1", "--label", label,
-                                         *mode_args):
+                                         *mode_args, credentials=credentials):
                         line["server_cpu_s_total"] = round(server_cpu(proc), 2)
                         line["store"] = stores.kind
                         line["profiles"] = profiles

@@ -40,6 +40,11 @@ worker forked after the load; the default size is then 10,000 resources. Its fig
 measure the adapter's code on an imitation of MongoDB and are not representative of
 MongoDB.
 
+Authentication: a benchmark client is registered in each store before it is served, and
+every query carries a bearer token from the server's token endpoint (``--token-cmd`` of
+``bench/core.py``). With ``--store mongomock`` the data and the client registry live only
+in the serving process, so no client can be registered: that mode is refused.
+
 Usage: python bench/search.py [--million] [--duration 10] [--workload-duration 20]
        [--data-dir DIR (keeps the stores and reuses them on the next run; SQLite only)]
        [--store sqlite|mongomock|mongodb://host/db?replicaSet=rs0] [--resources N]
@@ -49,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -60,7 +66,16 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import fhir_workload as wl  # bench/ is the script's directory, first on sys.path
-from core import free_port, server_cpu, start, start_server, stop, workload
+from core import (
+    bench_client,
+    free_port,
+    server_cpu,
+    start,
+    start_server,
+    stop,
+    token_cmd,
+    workload,
+)
 from search_load import load
 from stores import STORE_HELP, Stores
 
@@ -174,8 +189,10 @@ def ignored_params(body: dict) -> list[str]:
 def run_phase(base: str, name: str, concurrency: int, duration: float, seed: int,
               make: Callable[[random.Random], tuple[str, str | None]]) -> dict:
     """``concurrency`` clients sending ``make(rng)`` queries for ``duration`` seconds.
-    ``make`` returns (path, expected id of the single match, or None: any answer)."""
-    auth = wl.Auth(None, None)
+    ``make`` returns (path, expected id of the single match, or None: any answer).
+    Authenticated with the benchmark client whose credentials ``main`` put in the
+    environment."""
+    auth = wl.Auth(None, token_cmd(base))
     stats, budget = wl.Stats(), wl.Budget(10**9, duration)
     included: list[int] = []
 
@@ -252,6 +269,8 @@ def measure(size: int, proc: subprocess.Popen, port: int, state_file: Path,
     state = json.loads(state_file.read_text())
     base = f"http://127.0.0.1:{port}/fhir"
     results: list[dict] = []
+    credentials = {k: os.environ[k] for k in ("AMPARO_BENCH_CLIENT_ID",
+                                              "AMPARO_BENCH_CLIENT_SECRET")}
 
     def emit(line: dict) -> None:
         line["resources"] = size
@@ -277,7 +296,8 @@ def measure(size: int, proc: subprocess.Popen, port: int, state_file: Path,
             for line in workload(base, "--only", "search", "--state", str(tmp_state),
                                  "--concurrency", str(args.concurrency), "--duration-s",
                                  str(args.workload_duration), "--seed", str(args.seed),
-                                 "--label", f"search workload {size:,}"):
+                                 "--label", f"search workload {size:,}",
+                                 credentials=credentials):
                 emit(line)
     finally:
         stop(proc)
@@ -374,8 +394,9 @@ def main() -> None:
             Stores.open(args.store, Path(tmp)) as stores:
         if stores.kind != "sqlite" and args.data_dir:
             parser.error("--data-dir keeps SQLite stores only")
-        if stores.kind == "mongomock" and args.million:
-            parser.error("--million: mongomock would take hours; use --resources N")
+        if stores.kind == "mongomock":
+            parser.error("--store mongomock: the client registry lives in the serving "
+                         "process's memory, so no client can be registered to get a token")
         if stores.kind == "mongomock" and args.workers not in (None, 1):
             parser.error("--store mongomock: one process holds the data, so --workers 1")
         if args.resources is None:
@@ -405,8 +426,10 @@ def main() -> None:
                     url = stores.fresh(f"search-{size}")
                     state_file, loads[size] = mongodb_dataset(url, work, size, args.seed,
                                                               args.unit, args.jobs)
+                os.environ.update(bench_client(url))  # run_phase's and --token-cmd's
+                # reads only: the profile mode (which judges writes) does not matter
                 proc = start_server(url, port, args.workers, args.threads,
-                                    work / f"serve-{size}.log")
+                                    work / f"serve-{size}.log", "claimed")
             print(json.dumps({"resources": size, **loads[size], **labels}), flush=True)
             try:
                 results += measure(size, proc, port, state_file, args, work, True, labels,

@@ -26,13 +26,22 @@ PUBLIC_KEY = "*"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: filled from the access token by the auth layer."""
+    """Who is asking: filled from the access token by the auth layer (``server/auth/``).
+
+    ``client_id`` and ``institution`` (``Organization/<id>``) are the token's client and
+    the institution it was registered for; ``purpose`` the token's HL7 v3 PurposeOfUse
+    code and ``justification`` the reason given with the break-the-glass purpose
+    (``BTG``); ``scopes`` the granted SMART system scopes (``system/Patient.rs``);
+    ``user`` the staff member the institution's system says it acts for (the
+    ``X-Amparo-User`` request header), if any; ``token_id`` the token's ``jti`` (audit)."""
 
     client_id: str | None = None
     institution: str | None = None
     user: str | None = None
     purpose: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    justification: str | None = None
+    token_id: str | None = None
 
 
 ANONYMOUS = Principal()

@@ -8,6 +8,7 @@ from flask import Flask, jsonify
 
 from profiles import is_resource_type
 from profiles.r4b import summary_elements
+from server import auth
 from server.access import AccessGate
 from server.api import flask_app, outcome
 from server.config import Settings
@@ -24,6 +25,7 @@ class Services:
     settings: Settings
     store: Store
     repo: Repository
+    auth: auth.AuthService | None = None
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -37,8 +39,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     repository = Repository(store, AccessGate(), settings.profiles)
-    app.extensions["amparo"] = Services(settings, store, repository)
+    services = app.extensions["amparo"] = Services(settings, store, repository)
     outcome.init_app(app)
+    services.auth = auth.init_app(app, store, settings)
     flask_app.init_app(app)
 
     @app.get("/health")

@@ -45,7 +45,10 @@ def serve(host: str, port: int, store: str | None, workers: int | None, threads:
         opened = open_store(settings.store)
     except ValueError as exc:
         _fail(str(exc))
+    from server.auth.keys import ensure
+
     opened.init()
+    ensure(opened)  # the token signing key, made once rather than by each worker
     opened.close()  # each worker process opens its own connections
     run(settings, host, port, workers, threads)
 
@@ -72,21 +75,102 @@ def init(store: str | None) -> None:
 @click.option("--base-url", default="http://127.0.0.1:8080/fhir", show_default=True)
 def demo(store: str | None, cases: int, seed: int, base_url: str) -> None:
     """init, then load demo institutions and synthetic cases; print credentials JSON."""
-    from server.loading import initialise, load_demo
+    from server.loading import demo_clients, initialise, load_demo
 
     settings = _settings(store)
     try:
         initialise(settings)
         loaded = load_demo(settings, cases, seed)
+        clients = demo_clients(settings)
     except ValueError as exc:
         _fail(str(exc))
     click.echo(json.dumps({
         "fhir_base": base_url,
         "store": settings.store,
         "loaded": loaded,
-        "clients": [],
-        "authentication": "none yet: the API is open until access control lands (issue 6)",
+        "token_endpoint": f"{base_url}/auth/token",
+        "clients": clients,
     }, ensure_ascii=False, indent=2))
+
+
+def _words(text: str | None) -> list[str] | None:
+    """Space- or comma-separated words; None when not given."""
+    return None if text is None else text.replace(",", " ").split()
+
+
+@main.group()
+def client() -> None:
+    """OAuth clients of the partner institutions' systems (SMART Backend Services)."""
+
+
+@client.command("create")
+@click.option("--org", required=True, metavar="ORG_ID",
+              help="the client's institution: Organization/ORG_ID")
+@click.option("--name", required=True, help="the system's name")
+@click.option("--scopes", default=None, metavar="S",
+              help="allowed SMART system scopes, space- or comma-separated "
+                   "(default: system/*.cruds)")
+@click.option("--purposes", default=None, metavar="P",
+              help="allowed purposes of use, HL7 v3 PurposeOfUse codes, space- or "
+                   "comma-separated (COC TREAT THREAT HLEGAL PUBHLTH BTG; default: TREAT)")
+@click.option("--jwks", "jwks_file", default=None, type=click.Path(dir_okay=False,
+              path_type=Path), help="JSON Web Key Set of the client's public keys: it "
+              "authenticates with private_key_jwt instead of a secret")
+@click.option("--store", default=None, help=STORE_HELP)
+def client_create(org: str, name: str, scopes: str | None, purposes: str | None,
+                  jwks_file: Path | None, store: str | None) -> None:
+    """Register a client of institution Organization/ORG_ID; print its credentials as
+    JSON (the secret is shown only here: only its hash is stored)."""
+    from server.auth.clients import register
+    from server.store import open_store
+
+    settings = _settings(store)
+    opened = None
+    try:
+        jwks = jwks_file.read_text(encoding="utf-8") if jwks_file is not None else None
+        opened = open_store(settings.store)
+        opened.init()
+        registered = register(opened, org, name, _words(scopes), _words(purposes), jwks)
+        institution = registered.client.institution
+        if opened.read("Organization", institution.split("/", 1)[1]) is None:
+            click.echo(f"amparo: warning: {institution} is not in the store (run amparo "
+                       "init, or check the id)", err=True)
+    except OSError as exc:
+        _fail(f"client create: cannot read {jwks_file}: {exc.strerror or exc}")
+    except ValueError as exc:
+        _fail(f"client create: {exc}")
+    finally:
+        if opened is not None:
+            opened.close()
+    click.echo(json.dumps(registered.credentials(), ensure_ascii=False, indent=2))
+
+
+@main.group()
+def keys() -> None:
+    """The keys that sign access tokens (kept in the store)."""
+
+
+@keys.command("rotate")
+@click.option("--store", default=None, help=STORE_HELP)
+def keys_rotate(store: str | None) -> None:
+    """Make a new signing key: it signs from now on (every server process within 30 s);
+    the previous ones keep verifying until the tokens they signed have expired."""
+    from server.auth.keys import rotate
+    from server.store import open_store
+
+    settings = _settings(store)
+    opened = None
+    try:
+        opened = open_store(settings.store)
+        opened.init()
+        previous = [key.kid for key in opened.signing_keys()]
+        key = rotate(opened)
+    except ValueError as exc:
+        _fail(f"keys rotate: {exc}")
+    finally:
+        if opened is not None:
+            opened.close()
+    click.echo(json.dumps({"kid": key.kid, "previous": previous[:1]}, ensure_ascii=False))
 
 
 @main.command()

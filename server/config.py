@@ -43,6 +43,9 @@ class Settings:
     #: every profile it claims that this server holds; ``claimed`` only the claimed
     #: ones (generic FHIR data, e.g. the standard workload); ``off`` none.
     profiles: str = "strict"
+    #: Lifetime of an access token, seconds (60 to 3600; SMART suggests at most 300 for
+    #: backend services, 600 keeps token requests rare for busy systems).
+    token_ttl: int = 600
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,5 +58,10 @@ class Settings:
             default_count=_int("AMPARO_DEFAULT_COUNT", cls.default_count),
             max_count=_int("AMPARO_MAX_COUNT", cls.max_count),
             profiles=_choice("AMPARO_PROFILES", PROFILE_MODES, cls.profiles),
+            token_ttl=_int("AMPARO_TOKEN_TTL", cls.token_ttl),
         )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if not 60 <= settings.token_ttl <= 3600:
+            raise SystemExit(f"AMPARO_TOKEN_TTL must be 60 to 3600 seconds, got "
+                             f"{settings.token_ttl}")
+        return settings

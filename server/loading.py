@@ -62,6 +62,31 @@ def load_demo(settings: Settings, cases: int, seed: int) -> dict[str, int]:
         store.close()
 
 
+#: The demo's clients: (institution, purposes of use). Each gets ``system/*.cruds``.
+DEMO_CLIENTS = (
+    ("linea-1455", ("COC", "TREAT", "THREAT", "BTG")),
+    ("carabineros", ("THREAT", "COC", "BTG")),
+    ("fiscalia-nacional", ("HLEGAL", "THREAT", "COC")),
+    ("sernameg", ("COC", "TREAT", "PUBHLTH")),
+)
+
+
+def demo_clients(settings: Settings) -> list[dict]:
+    """Register (again) one client per demo institution, ``demo-<institution>``, each with
+    a new secret (only its hash is stored, so reloading the demo issues new secrets);
+    returns their credentials."""
+    from server.auth.clients import register
+
+    store = open_store(settings.store)
+    try:
+        store.init()
+        return [register(store, org, f"Demo {org}", ["system/*.cruds"], list(purposes),
+                         client_id=f"demo-{org}").credentials()
+                for org, purposes in DEMO_CLIENTS]
+    finally:
+        store.close()
+
+
 def load_bundles(store: Store, settings: Settings, bundles: Iterable[dict]) -> set[str]:
     """POST each transaction bundle in order; returns the resource types it touched."""
     ctx = Context(Repository(store, AccessGate()), settings, ANONYMOUS, INTERNAL_BASE)

@@ -1,8 +1,12 @@
 """The HTTP edge: Flask request -> ``FhirRequest`` -> ``dispatch`` -> HTTP response.
 
-Content negotiation happens here (Accept and the ``fhirVersion`` parameter, ``_format``),
-and so does the one R4 check: a response to an R4 client is refused with 406 unless
-everything in it can be served as R4 (``server/api/versions.py``).
+Authentication happens here first: every path but ``metadata`` (and the public auth
+endpoints of ``server/auth/endpoints.py``, served by their own routes) needs a bearer
+token, which becomes the request's ``Principal`` (401 otherwise), and the token's scopes
+must allow what the request does (``server/auth/permissions.py``; 403 otherwise).
+Content negotiation happens here too (Accept and the ``fhirVersion`` parameter,
+``_format``), and so does the one R4 check: a response to an R4 client is refused with
+406 unless everything in it can be served as R4 (``server/api/versions.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from server.api.ig import asks_for_package
 from server.api.outcome import error_response
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch
 from server.api.versions import R4, R4B, check_servable, media_type, requested_version
+from server.auth.permissions import authorize
+from server.auth.resource import principal_of
 
 blueprint = Blueprint("fhir", __name__)
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -39,14 +45,19 @@ _FORMATS = {"json", "application/json", "application/fhir+json"}
 @blueprint.route("/fhir/<path:path>", methods=_METHODS)
 def fhir(path: str) -> Response:
     services = current_app.extensions["amparo"]
+    base = base_url(services)
+    public = path == "metadata" and request.method in ("GET", "HEAD")
+    principal = ANONYMOUS if public else principal_of(services.auth.verifier,
+                                                      request.headers, base)
     version = _negotiate(path)
     try:
-        ctx = Context(services.repo, services.settings, ANONYMOUS, _base_url(services),
-                      version)
+        ctx = Context(services.repo, services.settings, principal, base, version)
         req = FhirRequest(request.method, path, list(request.args.items(multi=True)),
                           request.headers,
                           request.get_data(cache=False) if request.method in
                           ("POST", "PUT", "PATCH") else None, request.content_type)
+        if not public:
+            authorize(principal, req, services.settings, base)
         if version == R4 and req.raw and _is_json(req.content_type):
             # refuse before writing what could not be answered as R4
             check_servable(req.json(services.settings), R4)
@@ -71,7 +82,8 @@ def _is_json(content_type: str | None) -> bool:
     return media in ("application/fhir+json", "application/json")
 
 
-def _base_url(services) -> str:
+def base_url(services) -> str:
+    """The FHIR base URL: ``AMPARO_BASE_URL``, else the one the request came to."""
     return services.settings.base_url or _fhir_base(request.scheme, request.host,
                                                      request.root_path)
 

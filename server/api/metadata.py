@@ -50,12 +50,37 @@ def _statement(version: str, base_url: str) -> bytes:
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": _security(base_url),
             "resource": [_resource(t, type_interactions, types) for t in sorted(types)],
             "interaction": [{"code": code} for code in _interactions(("system",))],
             "searchParam": [dict(p) for p in RESULT_SEARCH_PARAMS],
         }],
     }
     return orjson.dumps(statement)
+
+
+def _security(base_url: str) -> dict:
+    """SMART on FHIR: where to get a token (``server/auth/``). See:
+    https://hl7.org/fhir/smart-app-launch/conformance.html#using-cors"""
+    from server.auth.endpoints import JWKS_PATH, TOKEN_PATH
+
+    return {
+        "cors": False,
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}]}],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": "token", "valueUri": f"{base_url}/{TOKEN_PATH}"}],
+        }],
+        "description": "SMART Backend Services: grant client_credentials with "
+                       "client_secret_basic or private_key_jwt at the token endpoint "
+                       f"({base_url}/{TOKEN_PATH}; keys at {base_url}/{JWKS_PATH}), "
+                       "scopes system/<type>.<cruds>, purpose_of_use an HL7 v3 "
+                       "PurposeOfUse code (BTG needs a justification). Every request but "
+                       "metadata needs Authorization: Bearer <token>; X-Amparo-User may "
+                       "name the staff member the system acts for.",
+    }
 
 
 #: The result parameters every search-type takes (search.html#return, #include); listed

@@ -12,9 +12,11 @@ from server.store.port import (
     Lease,
     LeaseLost,
     NewVersion,
+    OAuthClient,
     OutboxEvent,
     Reader,
     SearchPage,
+    SigningKey,
     Store,
     StoredVersion,
     UnitOfWork,
@@ -23,9 +25,8 @@ from server.store.port import (
 DEFAULT_STORE = "sqlite:///var/amparo.db"
 
 __all__ = ["UNRESTRICTED", "AccessFilter", "HistoryPage", "Lease", "LeaseLost", "NewVersion",
-           "OutboxEvent",
-           "Reader", "SearchPage", "Store", "StoredVersion", "UnitOfWork", "open_store",
-           "store_url"]
+           "OAuthClient", "OutboxEvent", "Reader", "SearchPage", "SigningKey", "Store",
+           "StoredVersion", "UnitOfWork", "open_store", "store_url"]
 
 
 def store_url(url: str | None = None) -> str:

@@ -10,6 +10,7 @@ Collections (``docs/deployment.md`` says how to shard them):
   the current document towards MongoDB's 16 MB limit.
 - ``outbox``: one event per committed version, ``_id`` its position in commit order;
   ``outbox_consumers``: each consumer's acknowledged position; ``leases``.
+- ``clients``, ``jtis``, ``signing_keys``: the auth registry (``mongo_auth.py``).
 - ``counters``: the ``writer`` document, which every unit of work updates first inside
   its transaction. Two transactions writing one document conflict, so holding it
   serialises units of work across processes and machines (the port's "units of work
@@ -42,7 +43,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import mongo_copy, mongo_lease, mongo_reindex
+from server.store import mongo_auth, mongo_copy, mongo_lease, mongo_reindex
 from server.store.mongo_documents import index_fields
 from server.store.mongo_search import BODY, Searcher, stored
 from server.store.port import (
@@ -53,15 +54,18 @@ from server.store.port import (
     IndexUpdate,
     Lease,
     NewVersion,
+    OAuthClient,
     OutboxEvent,
     SearchPage,
+    SigningKey,
     Store,
     StoredVersion,
     UnitOfWork,
 )
 
 DEFAULT_DATABASE = "amparo"
-COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters")
+COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters",
+               "clients", "jtis", "signing_keys")
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
 LOCK_TIMEOUT = 60.0
@@ -159,6 +163,7 @@ class MongoStore(Store):
             self.db.resources.create_index(keys, name=name)
         for name, keys, unique in VERSION_INDEXES:
             self.db.versions.create_index(keys, name=name, unique=unique)
+        mongo_auth.init(self.db)
         self.db.counters.update_one(
             {"_id": WRITER},
             {"$setOnInsert": {"rid": 0, "seq": 0, "position": 0, "lock": 0}}, upsert=True)
@@ -226,6 +231,28 @@ class MongoStore(Store):
     def release_lease(self, lease: Lease) -> None:
         with self._reading():
             mongo_lease.release(self.db, lease)
+
+    # -- the auth registry (mongo_auth.py) ---------------------------------------------
+
+    def save_client(self, client: OAuthClient) -> None:
+        with self._reading():
+            mongo_auth.save_client(self.db, client)
+
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        with self._reading():
+            return mongo_auth.get_client(self.db, client_id)
+
+    def use_jti(self, issuer: str, jti: str, expires_us: int) -> bool:
+        with self._reading():
+            return mongo_auth.use_jti(self.db, issuer, jti, expires_us)
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        with self._reading():
+            mongo_auth.add_signing_key(self.db, key)
+
+    def signing_keys(self) -> list[SigningKey]:
+        with self._reading():
+            return mongo_auth.signing_keys(self.db)
 
     # -- reindexing (mongo_reindex.py) ------------------------------------------------
 

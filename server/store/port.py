@@ -41,6 +41,14 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   unit of work. It appends no version, changes no ``lastUpdated`` and writes no outbox
   event (no resource changes); a resource written since its batch was read keeps the
   index its write gave it. Interrupted, it is simply run again.
+- The auth registry (``server/auth/``) lives beside the resources but outside units of
+  work: each call is atomic on its own and visible to every process at once.
+  ``save_client`` inserts or replaces an OAuth client by ``client_id``; ``get_client``
+  reads one back. ``use_jti`` records a client assertion's ``jti`` until it expires and
+  returns False when it is already recorded and unexpired (a replay); of several
+  processes racing with one jti exactly one gets True; expired ones may be purged.
+  ``add_signing_key`` stores a signing key (its ``kid`` unique); ``signing_keys`` lists
+  every stored key, newest first.
 """
 
 from __future__ import annotations
@@ -173,6 +181,36 @@ class IndexUpdate:
     version: int
     index: ResourceIndex
     access_keys: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClient:
+    """A registered OAuth client (SMART Backend Services) of one institution.
+
+    ``secret_hash`` is a salted hash of its secret (never the secret; ``server/auth/
+    secrets.py``) for ``client_secret_basic``; ``jwks`` its public JSON Web Key Set (JSON
+    text) for ``private_key_jwt``; at least one of the two is set. ``scopes`` are SMART
+    v2 system scopes, ``purposes`` HL7 v3 PurposeOfUse codes."""
+
+    client_id: str
+    institution: str  # "Organization/<id>"
+    name: str
+    scopes: tuple[str, ...]
+    purposes: tuple[str, ...]
+    secret_hash: str | None = None
+    jwks: str | None = None
+    created_us: int = 0
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A key the authorization server signs access tokens with: its private JWK (JSON
+    text) and when it was made (the newest signs; older ones still verify)."""
+
+    kid: str
+    private_jwk: str
+    created_us: int
 
 
 #: What ``Store.reindex`` asks of its caller: a version's index rows and access keys.
@@ -332,6 +370,29 @@ class Store(Reader):
         """In one unit of work, replace the index rows and access keys of each update's
         resource while its version is current and not deleted (else skip it); no
         version, timestamp or outbox event is written. Returns how many were replaced."""
+
+    # -- the auth registry (see the module contract) ------------------------------------
+
+    @abstractmethod
+    def save_client(self, client: OAuthClient) -> None:
+        """Insert ``client``, or replace the one with its ``client_id``."""
+
+    @abstractmethod
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        """The client registered as ``client_id``; None if there is none."""
+
+    @abstractmethod
+    def use_jti(self, issuer: str, jti: str, expires_us: int) -> bool:
+        """Record assertion ``jti`` of ``issuer`` until ``expires_us``; False (nothing
+        recorded) when it is already recorded and unexpired: a replay. Atomic."""
+
+    @abstractmethod
+    def add_signing_key(self, key: SigningKey) -> None:
+        """Store a new signing key; ValueError when its ``kid`` is taken."""
+
+    @abstractmethod
+    def signing_keys(self) -> list[SigningKey]:
+        """Every stored signing key, newest first."""
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need no close
         """Release connections."""

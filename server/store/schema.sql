@@ -132,3 +132,32 @@ CREATE TABLE IF NOT EXISTS store_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- the auth registry (server/store/sqlite_auth.py): OAuth clients (scopes and purposes as
+-- space-separated text, the secret only as a salted hash), client assertion ids seen
+-- until they expire (replay refusal), and the server's token signing keys.
+CREATE TABLE IF NOT EXISTS oauth_client (
+    client_id   TEXT PRIMARY KEY,
+    institution TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    scopes      TEXT    NOT NULL,
+    purposes    TEXT    NOT NULL,
+    secret_hash TEXT,
+    jwks        TEXT,
+    created_us  INTEGER NOT NULL,
+    active      INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE IF NOT EXISTS oauth_jti (
+    issuer     TEXT    NOT NULL,
+    jti        TEXT    NOT NULL,
+    expires_us INTEGER NOT NULL,
+    PRIMARY KEY (issuer, jti)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS oauth_jti_expires ON oauth_jti (expires_us);
+
+CREATE TABLE IF NOT EXISTS signing_key (
+    kid         TEXT PRIMARY KEY,
+    private_jwk TEXT    NOT NULL,
+    created_us  INTEGER NOT NULL
+);

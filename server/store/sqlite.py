@@ -32,7 +32,7 @@ from pathlib import Path
 
 from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import sqlite_copy, sqlite_lease, sqlite_reindex, sqlite_search
+from server.store import sqlite_auth, sqlite_copy, sqlite_lease, sqlite_reindex, sqlite_search
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
@@ -41,8 +41,10 @@ from server.store.port import (
     IndexUpdate,
     Lease,
     NewVersion,
+    OAuthClient,
     OutboxEvent,
     SearchPage,
+    SigningKey,
     Store,
     StoredVersion,
     UnitOfWork,
@@ -234,6 +236,23 @@ class SqliteStore(_SqliteReads, Store):
 
     def release_lease(self, lease: Lease) -> None:
         sqlite_lease.release(self._conn(), lease)
+
+    # -- the auth registry (sqlite_auth.py) --------------------------------------------
+
+    def save_client(self, client: OAuthClient) -> None:
+        sqlite_auth.save_client(self._conn(), client)
+
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        return sqlite_auth.get_client(self._conn(), client_id)
+
+    def use_jti(self, issuer: str, jti: str, expires_us: int) -> bool:
+        return sqlite_auth.use_jti(self._conn(), issuer, jti, expires_us)
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        sqlite_auth.add_signing_key(self._conn(), key)
+
+    def signing_keys(self) -> list[SigningKey]:
+        return sqlite_auth.signing_keys(self._conn())
 
     # -- reindexing (sqlite_reindex.py) ------------------------------------------------
 

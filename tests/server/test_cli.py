@@ -22,6 +22,19 @@ def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
                           timeout=120, env={**os.environ, **(env or {})})
 
 
+def bearer(base: str, cwd: Path, store: str) -> dict[str, str]:
+    """Headers with a bearer token of a client made by ``amparo client create``."""
+    made = run("client", "create", "--org", "linea-1455", "--name", "cli test", "--store",
+               store, cwd=cwd)
+    assert made.returncode == 0, made.stderr
+    client = json.loads(made.stdout)
+    answer = requests.post(f"{base}/fhir/auth/token", timeout=30,
+                           auth=(client["client_id"], client["client_secret"]),
+                           data={"grant_type": "client_credentials", "scope": "system/*.cruds"})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,10 +69,75 @@ def test_demo_loads_synthetic_cases_and_prints_json(tmp_path):
     printed = json.loads(result.stdout)
     assert printed["loaded"]["Patient"] == 4
     assert printed["loaded"]["Encounter"] >= 4
-    assert "clients" in printed
+    clients = {c["institution"]: c for c in printed["clients"]}
+    assert {"Organization/linea-1455", "Organization/carabineros",
+            "Organization/fiscalia-nacional", "Organization/sernameg"} <= set(clients)
+    assert all(c["client_id"] and c["client_secret"] for c in clients.values())
+    assert "BTG" in clients["Organization/linea-1455"]["purposes_of_use"]
+    assert printed["token_endpoint"].endswith("/fhir/auth/token")
     again = json.loads(run("demo", "--store", "sqlite:///demo.db", "--cases", "4",
                            cwd=tmp_path).stdout)
     assert again["loaded"] == printed["loaded"]  # conditional creates: nothing doubled
+    # the same clients, with new secrets (only hashes are stored, so they cannot be shown)
+    assert [c["client_id"] for c in again["clients"]] == [c["client_id"] for c in
+                                                          printed["clients"]]
+    assert again["clients"][0]["client_secret"] != printed["clients"][0]["client_secret"]
+
+
+def test_client_create_registers_a_secret_client_and_prints_its_credentials(tmp_path):
+    assert run("init", "--store", "sqlite:///c.db", cwd=tmp_path).returncode == 0
+    result = run("client", "create", "--org", "carabineros", "--name", "Sistema AUPOL",
+                 "--scopes", "system/Patient.rs system/Observation.cruds", "--purposes",
+                 "THREAT,BTG", "--store", "sqlite:///c.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # the institution exists: no warning
+    printed = json.loads(result.stdout)
+    assert printed["client_id"] and len(printed["client_secret"]) >= 40
+    assert printed["institution"] == "Organization/carabineros"
+    assert printed["scopes"] == "system/Observation.cruds system/Patient.rs"
+    assert printed["purposes_of_use"] == ["THREAT", "BTG"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "c.db") as db:  # only a salted hash is stored
+        stored = db.execute("SELECT secret_hash FROM oauth_client").fetchone()[0]
+    assert stored.startswith("scrypt$") and printed["client_secret"] not in stored
+
+
+def test_client_create_with_a_jwks_registers_a_private_key_jwt_client(tmp_path):
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    result = run("client", "create", "--org", "pdi", "--name", "PDI", "--jwks", "jwks.json",
+                 "--store", "sqlite:///c.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert "client_secret" not in printed
+    assert printed["token_endpoint_auth_method"] == "private_key_jwt"
+    assert "warning" in result.stderr  # Organization/pdi is not in this store
+
+
+def test_client_create_refuses_bad_arguments_with_a_message(tmp_path):
+    (tmp_path / "private.json").write_text(json.dumps({"keys": [
+        {"kty": "EC", "crv": "P-256", "kid": "k", "x": "x", "y": "y", "d": "d"}]}))
+    for args, reason in (
+        (["--purposes", "NOPE"], "not a purpose of use"),
+        (["--scopes", "patient/*.read"], "not a SMART system scope"),
+        (["--scopes", "system/Nope.rs"], "not a SMART system scope"),
+        (["--jwks", "missing.json"], "cannot read"),
+        (["--jwks", "private.json"], "private key"),
+    ):
+        result = run("client", "create", "--org", "pdi", "--name", "PDI", *args, "--store",
+                     "sqlite:///c.db", cwd=tmp_path)
+        assert result.returncode == 1, args
+        assert reason in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_keys_rotate_makes_a_new_signing_key_and_names_the_previous_one(tmp_path):
+    first = json.loads(run("keys", "rotate", "--store", "sqlite:///k.db", cwd=tmp_path).stdout)
+    second = json.loads(run("keys", "rotate", "--store", "sqlite:///k.db", cwd=tmp_path).stdout)
+    assert first["previous"] == [] and second["previous"] == [first["kid"]]
+    assert second["kid"] != first["kid"]
 
 
 def test_synth_writes_deterministic_bundles_and_ndjson(tmp_path):
@@ -111,10 +189,14 @@ def test_serve_runs_production_workers_and_stops_gracefully_on_sigterm(tmp_path)
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        created = requests.post(f"{base}/fhir/Patient",
-                                json={"resourceType": "Patient", "name": [{"text": "Ana"}]},
-                                headers={"Content-Type": "application/fhir+json"}, timeout=5)
-        assert created.status_code == 201
+        auth = bearer(base, tmp_path, "sqlite:///s.db")
+        assert requests.get(f"{base}/fhir/Patient", timeout=5).status_code == 401
+        for _ in range(8):  # requests reach both workers: each verifies the token
+            created = requests.post(f"{base}/fhir/Patient",
+                                    json={"resourceType": "Patient", "name": [{"text": "Ana"}]},
+                                    headers={"Content-Type": "application/fhir+json", **auth},
+                                    timeout=5)
+            assert created.status_code == 201
         metadata = requests.get(f"{base}/fhir/metadata", timeout=5).json()
         assert metadata["software"]["name"] == "Amparo"
     finally:
@@ -136,6 +218,7 @@ def test_sigterm_lets_an_in_flight_transaction_finish(tmp_path):
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
+        auth = bearer(base, tmp_path, "sqlite:///g.db")
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
             {"fullUrl": f"urn:uuid:{i}",
              "resource": {"resourceType": "Patient", "name": [{"text": "Ana"}]},
@@ -146,7 +229,7 @@ def test_sigterm_lets_an_in_flight_transaction_finish(tmp_path):
             result["status"] = requests.post(
                 f"{base}/fhir", json=bundle, timeout=60,
                 headers={"Content-Type": "application/fhir+json",
-                         "Prefer": "return=minimal"}).status_code
+                         "Prefer": "return=minimal", **auth}).status_code
 
         sender = threading.Thread(target=send)
         sender.start()

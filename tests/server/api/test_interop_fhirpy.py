@@ -12,7 +12,7 @@ RUN = "https://amparo.example/run"
 
 @pytest.fixture
 def client(live) -> SyncFHIRClient:
-    return SyncFHIRClient(live.base)
+    return SyncFHIRClient(live.base, authorization=f"Bearer {live.auth.token}")
 
 
 def test_fhirpy_creates_and_reads_a_patient(client):

@@ -291,7 +291,8 @@ def test_concurrent_conditional_creates_make_one_resource(live):
     def send() -> None:
         import requests
 
-        statuses.append(requests.post(live.base, json=bundle, timeout=30).status_code)
+        statuses.append(requests.post(live.base, json=bundle, timeout=30,
+                                      auth=live.auth).status_code)
 
     threads = [threading.Thread(target=send) for _ in range(6)]
     for t in threads:
