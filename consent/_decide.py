@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ._facts import Facts, facts
@@ -52,10 +53,22 @@ class _Ask:
 
 
 def _grant_applies(g: Grant, ask: _Ask, f: Facts, ctx: Context, action: str) -> bool:
-    related = {"any": True, "care-team": ask.inst in ctx.care_team,
-               "recipient": ask.inst in f.recipients}[g.relation]
-    return (action in g.actions and related and ask.purpose in g.purposes
-            and (g.kinds is None or ask.kind in g.kinds) and g.covers(f))
+    """Whether ``g`` gives ``ask`` the ``action`` on a resource it covers (``_covering``):
+    cheap tests first, since access keys ask this for every kind and purpose."""
+    if action not in g.actions or ask.purpose not in g.purposes:
+        return False
+    if g.kinds is not None and ask.kind not in g.kinds:
+        return False
+    if g.relation == "care-team":
+        return ask.inst in ctx.care_team
+    return g.relation != "recipient" or ask.inst in f.recipients
+
+
+@lru_cache(maxsize=4096)
+def _covering(f: Facts) -> tuple[Grant, ...]:
+    """The grants that select the resource ``f`` describes and may see its label: the
+    part of a grant's test that does not depend on who asks, computed once per facts."""
+    return tuple(g for g in policies() if g.covers(f))
 
 
 def _redactions(grants: list[Grant]) -> tuple[Obligation, ...]:
@@ -68,7 +81,7 @@ def read_verdict(ask: _Ask, f: Facts, ctx: Context, now: datetime) -> Decision:
     """Return layers 3-5 for one read question (no scopes, author or break-glass)."""
     if ask.purpose not in PURPOSES:
         return Decision(False, ("purpose",), ("Propósito de uso ausente o no reconocido.",))
-    grants = [g for g in policies() if _grant_applies(g, ask, f, ctx, "read")]
+    grants = [g for g in _covering(f) if _grant_applies(g, ask, f, ctx, "read")]
     verdict = consent_verdict(ask.inst, ask.kind, ask.purpose, f, ctx, now)
     if "V" in f.labels:
         if verdict.effect == "permit" and verdict.names_v:
@@ -157,7 +170,7 @@ def _decide_write(p: Principal, action: str, f: Facts, ctx: Context) -> Decision
         return Decision(True, ("author",), ("La institución autora escribe sus registros.",))
     if action == "update":
         ask = _Ask(p.institution, ctx.institutions.get(p.institution, p.kind), p.purpose)
-        grants = [g for g in policies() if _grant_applies(g, ask, f, ctx, "update")]
+        grants = [g for g in _covering(f) if _grant_applies(g, ask, f, ctx, "update")]
         if grants:
             return Decision(True, tuple(g.id for g in grants), ("Mandato legal.",))
     return Decision(False, ("author",), ("Solo la institución autora modifica este registro.",))

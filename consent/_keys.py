@@ -39,7 +39,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ._decide import _Ask, kind_permits, known_institutions, read_verdict
+from ._decide import _Ask, _covering, kind_permits, known_institutions, read_verdict
 from ._facts import facts
 from ._model import KINDS, PURPOSES, Context, Principal, _org_id
 from ._provisions import parse_instant
@@ -57,6 +57,21 @@ def access_keys(resource: dict[str, Any], context: Context | None = None) -> fro
     if "V" not in f.labels:
         keys.add("btg")
     known = known_institutions(f, ctx)
+    if not ctx.consents:  # the mandate alone: the keys its covering grants give
+        for g in _covering(f):
+            if "read" not in g.actions:
+                continue
+            purposes = [p for p in PURPOSES if p in g.purposes]
+            if g.relation == "any":
+                for kind in KINDS if g.kinds is None else [k for k in KINDS if k in g.kinds]:
+                    keys.update(f"kind:{kind}|purpose:{p}" for p in purposes)
+            for inst in known:
+                if (g.kinds is not None and ctx.institutions.get(inst) not in g.kinds) \
+                        or (g.relation == "care-team" and inst not in ctx.care_team) \
+                        or (g.relation == "recipient" and inst not in f.recipients):
+                    continue
+                keys.update(f"inst:{_org_id(inst)}|purpose:{p}" for p in purposes)
+        return frozenset(keys)
     for inst in known:
         kind = ctx.institutions.get(inst)
         for purpose in PURPOSES:
