@@ -215,6 +215,8 @@ def _batch(ctx: Context, raw_entries: list, prefer_header: str | None) -> FhirRe
     for i, raw in enumerate(raw_entries):
         try:
             entry = parse_entry(ctx, i, raw, prefer_header, validate_now=False)
+            if ctx.authorize_entry is not None:
+                ctx.authorize_entry(entry.request)
             if entry.request.parsed is not None and isinstance(entry.request.parsed, dict):
                 rewrite(entry.request.parsed, {}, lambda ref: _batch_reference(ctx, ref))
             entry.response = dispatch(ctx, entry.request)

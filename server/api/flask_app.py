@@ -51,7 +51,9 @@ def fhir(path: str) -> Response:
                                                       request.headers, base)
     version = _negotiate(path)
     try:
-        ctx = Context(services.repo, services.settings, principal, base, version)
+        ctx = Context(services.repo, services.settings, principal, base, version,
+                      authorize_entry=None if public else lambda entry: authorize(
+                          principal, entry, services.settings, base))
         req = FhirRequest(request.method, path, list(request.args.items(multi=True)),
                           request.headers,
                           request.get_data(cache=False) if request.method in

@@ -84,6 +84,9 @@ class Context:
     base_url: str
     version: str = R4B
     write: Write | None = None  # set while a transaction runs its entries
+    #: checks the caller's permission for one batch entry (403 in that entry's response);
+    #: the edge checks everything else before dispatching (``server/auth/permissions``)
+    authorize_entry: Callable[[FhirRequest], None] | None = None
 
     @property
     def reader(self) -> Reader | None:

@@ -8,7 +8,9 @@ request runs (403 otherwise).
 - create ``c``; update and patch ``u``; delete ``d``;
 - conditional create (``If-None-Exist``), update, patch and delete: that and ``s`` (the
   criteria are a search);
-- batch and transaction: what each entry needs (refused whole, naming the entry);
+- transaction: what each entry needs (refused whole, naming the entry); batch: each
+  entry is checked when it runs (``Context.authorize_entry``), so a forbidden one gets
+  403 in its own response and the others run;
 - ``$expand``, ``$validate-code``, ``$lookup``, ``$translate``: ``r`` on ValueSet,
   CodeSystem or ConceptMap;
 - ``[type]/[id]/$validate``: ``r`` (it reads the stored resource);
@@ -76,8 +78,9 @@ def _needs(method: str, path: str, has_query: bool, if_none_exist: bool, body, b
     route, type = found
     interaction = route.interaction
     if interaction == "transaction batch":
-        if depth < _MAX_DEPTH:
-            yield from _entries(body(), base, where, depth)
+        bundle = body()
+        if depth < _MAX_DEPTH and not (isinstance(bundle, dict) and bundle.get("type") == "batch"):
+            yield from _entries(bundle, base, where, depth)
         return
     operation = next((p for p in route.pattern if p.startswith("$")), None)
     if operation is not None:

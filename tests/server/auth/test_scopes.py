@@ -85,15 +85,22 @@ def test_a_transaction_with_one_entry_outside_the_scopes_is_403_naming_it(live):
     assert call(live, "POST", "", token, json=bundle).status_code == 200
 
 
-def test_batch_entries_are_checked_too(live):
+def test_a_forbidden_batch_entry_gets_403_in_its_own_response_and_the_others_run(live):
     token = token_of(live, "system/Patient.rs")
+    patient_id = live.post("Patient", json=patient()).json()["id"]
     batch = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Patient"}},
-        {"request": {"method": "DELETE", "url": f"{live.base}/Patient/x"}}]}
-    body = assert_outcome(call(live, "POST", "", token, json=batch), 403, "forbidden")
-    assert body["issue"][0]["expression"] == ["Bundle.entry[1]"]
-    batch["entry"].pop()
-    assert call(live, "POST", "", token, json=batch).status_code == 200
+        {"request": {"method": "GET", "url": f"Patient/{patient_id}"}},
+        {"request": {"method": "DELETE", "url": f"{live.base}/Patient/{patient_id}"}},
+        {"request": {"method": "GET", "url": "Patient"}}]}
+    response = call(live, "POST", "", token, json=batch)
+    assert response.status_code == 200, response.text
+    first, forbidden, search = response.json()["entry"]
+    assert first["response"]["status"].startswith("200")
+    assert search["response"]["status"].startswith("200")
+    assert forbidden["response"]["status"].startswith("403")
+    issue = forbidden["response"]["outcome"]["issue"][0]
+    assert (issue["code"], issue["expression"]) == ("forbidden", ["Bundle.entry[1]"])
+    assert live.get(f"Patient/{patient_id}").status_code == 200  # not deleted
 
 
 def test_operations_need_read_on_their_type_and_validate_a_write_permission(live):
