@@ -22,7 +22,7 @@ from functools import cache
 from profiles.package import build_package
 from server import errors
 from server.api.router import Context, FhirRequest, FhirResponse, route
-from server.api.versions import R4
+from server.api.versions import R4, accepts_any
 
 MEDIA_TYPE = "application/gzip"
 PATH = "ig/package.tgz"
@@ -35,9 +35,7 @@ def asks_for_package(path: str, accept: str | None) -> bool:
     """True for a request of the package that accepts it as a file (``Accept:
     application/gzip``): it is served without the FHIR content negotiation, which would
     refuse such an Accept with 406."""
-    return path == PATH and any(
-        part.split(";")[0].strip().lower() in _FILE_TYPES and "q=0" not in part.replace(" ", "")
-        for part in (accept or "").split(","))
+    return path == PATH and accepts_any(accept, _FILE_TYPES)
 
 
 @route("GET", PATH, None, "system")

@@ -150,6 +150,12 @@ def _r4_types() -> frozenset[str]:
         if all(difference["kind"] == "targets" for difference in differences.values()))
 
 
+def accepts_any(accept: str | None, media_types: set[str]) -> bool:
+    """True when ``accept`` names one of ``media_types`` with a quality above 0."""
+    return any(media in media_types and (_quality(params.get("q")) or 0) > 0
+               for media, params in _media_types(accept or ""))
+
+
 def _media_types(header: str) -> list[tuple[str, dict[str, str]]]:
     """Return (media type, parameters with lower-cased names) for each item of a header."""
     items = []

@@ -48,7 +48,8 @@ def test_head_sends_the_headers_without_the_body(live):
 
 
 @pytest.mark.parametrize("accept", ["application/gzip", "application/octet-stream",
-                                    "application/x-gzip;q=0.9, */*;q=0.1"])
+                                    "application/x-gzip;q=0.9, */*;q=0.1",
+                                    "application/gzip; q=0.5"])
 def test_a_download_tool_accepting_only_gzip_gets_the_package(live, accept):
     response = live.get("ig/package.tgz", headers={"Accept": accept})
     assert response.status_code == 200, response.text
@@ -59,6 +60,8 @@ def test_a_download_tool_accepting_only_gzip_gets_the_package(live, accept):
 
 def test_only_the_package_is_served_for_a_gzip_accept(live):
     assert_outcome(live.get("Patient", headers={"Accept": "application/gzip"}), 406)
+    refused = live.get("ig/package.tgz", headers={"Accept": "application/gzip;q=0"})
+    assert_outcome(refused, 406)
 
 
 def test_an_r4_client_is_told_the_package_is_r4b(live):
