@@ -64,10 +64,17 @@ def _grant_applies(g: Grant, ask: _Ask, f: Facts, ctx: Context, action: str) -> 
     return g.relation != "recipient" or ask.inst in f.recipients
 
 
-@lru_cache(maxsize=4096)
 def _covering(f: Facts) -> tuple[Grant, ...]:
     """The grants that select the resource ``f`` describes and may see its label: the
-    part of a grant's test that does not depend on who asks, computed once per facts."""
+    part of a grant's test that does not depend on who asks. Grants match on type,
+    profiles, codes and labels only, so it is computed once per combination of those."""
+    return _covering_kind(f.type, f.profiles, f.codes, f.labels)
+
+
+@lru_cache(maxsize=4096)
+def _covering_kind(type: str, profiles: frozenset[str], codes: frozenset[str],
+                   labels: frozenset[str]) -> tuple[Grant, ...]:
+    f = Facts(type, None, profiles, codes, labels, None, frozenset())
     return tuple(g for g in policies() if g.covers(f))
 
 

@@ -5,7 +5,8 @@ of the data, the references it makes and the institutions it is addressed to.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ._model import CONFIDENTIALITY
@@ -30,12 +31,19 @@ class Facts:
     codes: frozenset[str]  # "system|code" of code, type, category and component.code
     labels: frozenset[str]  # v3-Confidentiality codes of meta.security and securityLabel
     date: str | None
-    references: frozenset[str]
     recipients: frozenset[str]
+    #: the resource described, for ``references``; not part of the facts' identity
+    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def reference(self) -> str | None:
         return f"{self.type}/{self.id}" if self.id else None
+
+    @cached_property
+    def references(self) -> frozenset[str]:
+        """Every reference the resource makes (but in ``meta``): only a Consent's data
+        provisions with related meaning ask, so it is found on first use."""
+        return frozenset(_references({k: v for k, v in self.source.items() if k != "meta"}))
 
 
 def _codings(value: Any) -> Iterator[dict[str, Any]]:
@@ -51,16 +59,21 @@ def _get(resource: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _references(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if isinstance(ref, str):
-            yield ref
-        for v in value.values():
-            yield from _references(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _references(v)
+def _references(value: Any) -> list[str]:
+    """Every ``reference`` string under ``value``, depth first (a stack, not recursion:
+    this runs on every write)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                found.append(ref)
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return found
 
 
 def facts(resource: dict[str, Any]) -> Facts:
@@ -88,6 +101,6 @@ def facts(resource: dict[str, Any]) -> Facts:
         codes=frozenset(codes),
         labels=frozenset(label for label in labels if label),
         date=date or meta.get("lastUpdated"),
-        references=frozenset(_references({k: v for k, v in resource.items() if k != "meta"})),
         recipients=frozenset(recipients),
+        source=resource,
     )

@@ -1,27 +1,77 @@
-"""The access gate: the single place every read path asks "may this caller see this?".
+"""The access gate: the single place every read path asks "may this caller see this?",
+deciding with the consent library (``consent``; DESIGN.md, "Who may see what").
 
-Two faces (DESIGN.md, "Who may see what"):
+Two faces, one answer:
 
-- ``check(principal, action, stored)``: the per-resource decision, for reads of one
-  resource (read, vread, a transaction's GET of one id). It gets the stored version
-  (type, id, JSON bytes) and parses the body only if its decision needs the content.
-- ``query_filter(principal, type)``: an ``AccessFilter`` the store applies inside the
-  search/history query itself, so totals, paging and includes only ever count what the
-  caller may see. It works on the access keys the gate assigns to each resource on write
-  (``access_keys``) and the store indexes beside it.
+- ``query_filter(principal, type)``: an ``AccessFilter`` holding the caller's keys
+  (``consent.principal_keys`` plus the public key), which the store applies inside every
+  search, chain, ``_has``, include and history query, so totals, paging and includes
+  only ever count what the caller may see.
+- ``check(principal, action, stored, reader)``: the per-resource answer for a read of one
+  id (read, vread, instance history, a write's target). It asks the store for the
+  resource's history under the same filter, so it agrees with ``query_filter`` exactly.
 
-This version permits everything (the access-control issue fills it in from the consent
-library): ``check`` is True, ``query_filter`` is unrestricted and every resource carries
-the key ``"*"``. A hidden resource must always be reported exactly like a missing one.
+Keys are computed on write (``access_keys``): ``consent.access_keys(resource, context)``
+with a ``consent.Context`` built from the store inside the unit of work (``contexts``):
+the survivor the resource is about, her cases (EpisodeOfCare) and care teams, her
+Consents, the resource's author and the kinds of every institution they name. The
+conformance and terminology resources and the directory (``PUBLIC_TYPES``), unless
+labelled R or V, carry the public key instead: they hold no survivor data.
+
+The author of a resource is a ``meta.tag`` of ``AUTHOR_SYSTEM`` whose code is the
+authoring institution's Organization id (``PLATFORM`` for the platform's own loads),
+set by the server on create and kept on every later write whoever makes it (a client's
+own tag of that system is replaced). A tag rather than ``meta.source``: ``source`` is
+the client's to set (its system's URI), a tag of our system is searchable (``_tag``)
+and travels with every version, its history and a store copy.
+
+Internal callers (``amparo init``/``demo``, the CLI: ``ANONYMOUS``, no client and no
+institution) are not filtered. A hidden resource is always reported like a missing one.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from server.store import UNRESTRICTED, AccessFilter, StoredVersion
+import orjson
+
+import consent
+from server.search.query import HistoryQuery, SearchQuery
+from server.store import UNRESTRICTED, AccessFilter, Reader, StoredVersion
 
 PUBLIC_KEY = "*"
+AUTHOR_SYSTEM = "https://fhir.amparo.cl/CodeSystem/institucion-autora"
+PLATFORM = "plataforma"
+KIND_SYSTEM = "https://fhir.amparo.cl/CodeSystem/tipo-institucion"
+
+#: Types that hold no survivor data and every caller with the scope reads: the server's
+#: conformance and terminology resources, and what ``consent/policies/directory.json``
+#: grants to every institution for every purpose (who is who, shared definitions). A
+#: resource of these types labelled R or V (a Casa de Acogida) is decided by consent.
+PUBLIC_TYPES = frozenset({
+    "StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap", "SearchParameter",
+    "CapabilityStatement", "OperationDefinition", "NamingSystem", "ImplementationGuide",
+    "CompartmentDefinition", "StructureMap", "TerminologyCapabilities",
+    "Organization", "PractitionerRole", "Questionnaire", "PlanDefinition",
+})
+#: The resources that define a survivor's context: writing one recomputes her keys.
+CONTEXT_TYPES = frozenset({"EpisodeOfCare", "CareTeam", "Consent"})
+#: Where the survivor's record lives: (type, search parameter naming her). Resources of
+#: other types that point at her get their keys on their own writes only.
+RECORD_TYPES = (
+    "RelatedPerson", "Encounter", "EpisodeOfCare", "CareTeam", "Consent", "Observation",
+    "RiskAssessment", "QuestionnaireResponse", "ServiceRequest", "Task", "CarePlan",
+    "DocumentReference", "Flag", "DetectedIssue", "Condition", "Procedure",
+    "Communication", "CommunicationRequest", "Appointment", "Composition",
+    "DiagnosticReport", "Goal", "List", "MedicationRequest",
+)
+_SURVIVOR_ELEMENTS = ("subject", "patient", "for", "beneficiary")
+_OVER = frozenset({"entered-in-error", "cancelled"})
+#: How long an institution's kind is trusted (seconds); its writes here forget it at once.
+KIND_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -43,18 +93,248 @@ class Principal:
     justification: str | None = None
     token_id: str | None = None
 
+    @property
+    def internal(self) -> bool:
+        """True for the platform itself (loads, CLI): no client, no institution."""
+        return self.client_id is None and self.institution is None
+
 
 ANONYMOUS = Principal()
 
 
-class AccessGate:
-    """Permit-all gate with the final shape (see module docstring)."""
+@dataclass(frozen=True)
+class Survivor:
+    """What the store says about one survivor's record, for her resources' contexts."""
 
-    def check(self, principal: Principal, action: str, stored: StoredVersion) -> bool:
-        return True
+    care_team: frozenset[str] = frozenset()
+    care_team_refs: frozenset[str] = frozenset()
+    consents: tuple[dict, ...] = ()
+    named: frozenset[str] = frozenset()  # institutions her Consents name
+
+
+class AccessGate:
+    """The gate (see the module docstring). ``store`` answers institution kinds."""
+
+    def __init__(self, store: Reader | None = None, kind_ttl: float = KIND_TTL):
+        self.store = store
+        self.kind_ttl = kind_ttl
+        self._kinds: dict[str, tuple[str | None, float]] = {}
+        self._lock = threading.Lock()
+
+    # -- reads ------------------------------------------------------------------------
 
     def query_filter(self, principal: Principal, type: str | None) -> AccessFilter:
-        return UNRESTRICTED
+        """The keys ``principal`` holds, for the store to apply inside its queries."""
+        if principal.internal:
+            return UNRESTRICTED
+        return AccessFilter(self.principal_keys(principal))
 
-    def access_keys(self, resource: dict) -> frozenset[str]:
-        return frozenset((PUBLIC_KEY,))
+    def check(self, principal: Principal, action: str, stored: StoredVersion,
+              reader: Reader) -> bool:
+        """True when ``principal`` may see ``stored``'s resource: its stored keys meet the
+        caller's (asked of the store, like a search; a deleted resource keeps the keys
+        of its last content)."""
+        access = self.query_filter(principal, stored.type)
+        if access.keys is None:
+            return True
+        page = reader.history(HistoryQuery(stored.type, stored.id, count=1), access)
+        return bool(page.versions)
+
+    def principal_keys(self, principal: Principal) -> frozenset[str]:
+        return consent.principal_keys(self.consent_principal(principal)) | {PUBLIC_KEY}
+
+    def consent_principal(self, principal: Principal) -> consent.Principal:
+        """The request's principal as the consent library takes it, with the kind of its
+        institution read from its Organization (``type``, tipo-institucion)."""
+        return consent.Principal(
+            institution=principal.institution,
+            kind=self.kind_of(principal.institution) if principal.institution else None,
+            client_id=principal.client_id, purpose=principal.purpose,
+            scopes=principal.scopes, user=principal.user,
+            justification=principal.justification)
+
+    def kind_of(self, institution: str, reader: Reader | None = None) -> str | None:
+        """The tipo-institucion code of ``Organization/<id>`` (None if unknown), cached
+        ``kind_ttl`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._kinds.get(institution)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        reader = reader or self.store
+        kind = None
+        if reader is not None and institution.startswith("Organization/"):
+            found = reader.read("Organization", institution.split("/", 1)[1])
+            if found is not None and not found.deleted:
+                kind = kind_in(orjson.loads(found.body))
+        with self._lock:
+            self._kinds[institution] = (kind, now + self.kind_ttl)
+        return kind
+
+    def forget(self, institution: str) -> None:
+        """Drop a cached kind (an Organization was written in this process)."""
+        with self._lock:
+            self._kinds.pop(institution, None)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def access_keys(self, resource: dict, reader: Reader | None,
+                    survivors: dict[str, Survivor] | None = None) -> frozenset[str]:
+        """The keys ``resource`` is stored with: public, or ``consent.access_keys`` under
+        its context read through ``reader`` (``survivors`` caches her record's part)."""
+        labels = {c.get("code") for c in (resource.get("meta") or {}).get("security") or []
+                  if isinstance(c, dict) and c.get("system") == consent.CONFIDENTIALITY}
+        if resource.get("resourceType") in PUBLIC_TYPES and not labels & {"R", "V"}:
+            return frozenset((PUBLIC_KEY,))
+        return consent.access_keys(resource, self.context(resource, reader, survivors))
+
+    def context(self, resource: dict, reader: Reader | None,
+                survivors: dict[str, Survivor] | None = None) -> consent.Context:
+        """The ``consent.Context`` of ``resource``: its author, and her record's."""
+        author = author_of(resource)
+        target = survivor_of(resource)
+        about = Survivor()
+        if target is not None and reader is not None:
+            if survivors is not None and target in survivors:
+                about = survivors[target]
+            else:
+                about = survivor_record(reader, target)
+                if survivors is not None:
+                    survivors[target] = about
+        known = set(about.care_team) | set(about.named)
+        if author:
+            known.add(author)
+        known.update(_references(resource, ("performer", "owner")))
+        kinds = {inst: kind for inst in sorted(known)
+                 if (kind := self.kind_of(inst, reader)) is not None}
+        return consent.Context(author=author, care_team=about.care_team,
+                               care_team_refs=about.care_team_refs, institutions=kinds,
+                               consents=about.consents)
+
+
+def survivor_record(reader: Reader, patient: str) -> Survivor:
+    """Her cases' and care teams' institutions and her Consents, read through ``reader``."""
+    return survivor_from([*_all(reader, "EpisodeOfCare", patient),
+                          *_all(reader, "CareTeam", patient),
+                          *_all(reader, "Consent", patient)], reader)
+
+
+def survivor_from(resources: Iterable[dict], reader: Reader | None) -> Survivor:
+    """Her ``Survivor`` from the current content of her cases (EpisodeOfCare), care teams
+    and Consents (other types are ignored); a care team a case names but that is not
+    among them is read through ``reader``."""
+    team: set[str] = set()
+    refs: set[str] = set()
+    teams: dict[str, dict] = {}
+    consents: list[dict] = []
+    for resource in resources:
+        type = resource.get("resourceType")
+        if type == "Consent":
+            consents.append(resource)
+        elif resource.get("status") in _OVER:
+            continue
+        elif type == "EpisodeOfCare":
+            team.update(_references(resource, ("managingOrganization",)))
+            refs.update(r for r in _references(resource, ("team",))
+                        if r.startswith("CareTeam/"))
+        elif type == "CareTeam":
+            teams[f"CareTeam/{resource.get('id')}"] = resource
+    for ref in refs - teams.keys():
+        found = reader.read("CareTeam", ref.split("/", 1)[1]) if reader else None
+        if found is not None and not found.deleted:
+            teams[ref] = orjson.loads(found.body)
+    for ref, care_team in teams.items():
+        refs.add(ref)
+        team.update(_references(care_team, ("managingOrganization",)))
+        for participant in care_team.get("participant") or []:
+            team.update(_references(participant, ("member", "onBehalfOf")))
+    named = {r for c in consents for r in _actors(c.get("provision"))}
+    return Survivor(frozenset(t for t in team if t.startswith("Organization/")),
+                    frozenset(refs), tuple(consents),
+                    frozenset(n for n in named if n.startswith("Organization/")))
+
+
+def record_of(reader: Reader, patient: str) -> Iterator[StoredVersion]:
+    """The current versions of her record: the Patient and ``RECORD_TYPES`` naming her."""
+    found = reader.read("Patient", patient.split("/", 1)[1])
+    if found is not None and not found.deleted:
+        yield found
+    for type in RECORD_TYPES:
+        yield from _search(reader, type, patient)
+
+
+def author_of(resource: dict) -> str | None:
+    """The authoring institution (``Organization/<id>``) its author tag names, or None
+    (the platform, or no tag)."""
+    for tag in (resource.get("meta") or {}).get("tag") or []:
+        if isinstance(tag, dict) and tag.get("system") == AUTHOR_SYSTEM:
+            code = tag.get("code")
+            return f"Organization/{code}" if code and code != PLATFORM else None
+    return None
+
+
+def author_code(resource: dict | None) -> str | None:
+    for tag in ((resource or {}).get("meta") or {}).get("tag") or []:
+        if isinstance(tag, dict) and tag.get("system") == AUTHOR_SYSTEM:
+            return tag.get("code")
+    return None
+
+
+def survivor_of(resource: dict) -> str | None:
+    """``Patient/<id>`` of the survivor ``resource`` is about (itself for a Patient)."""
+    if resource.get("resourceType") == "Patient":
+        return f"Patient/{resource['id']}" if resource.get("id") else None
+    for element in _SURVIVOR_ELEMENTS:
+        for ref in _references(resource, (element,)):
+            parts = ref.split("/")
+            if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+                return f"Patient/{parts[-1]}"
+    return None
+
+
+def kind_in(organization: dict) -> str | None:
+    for concept in organization.get("type") or []:
+        for coding in (concept or {}).get("coding") or []:
+            if coding.get("system") == KIND_SYSTEM and coding.get("code"):
+                return coding["code"]
+    return None
+
+
+def _references(resource: dict, elements: tuple[str, ...]) -> list[str]:
+    """The ``reference`` strings of ``elements`` (a Reference or a list of them)."""
+    out: list[str] = []
+    for element in elements:
+        value = resource.get(element)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and isinstance(item.get("reference"), str):
+                out.append(item["reference"])
+    return out
+
+
+def _actors(provision: object) -> Iterator[str]:
+    """The actors' references of a Consent provision and its nested ones."""
+    if not isinstance(provision, dict):
+        return
+    for actor in provision.get("actor") or []:
+        if isinstance(actor, dict):
+            yield from _references(actor, ("reference",))
+    for child in provision.get("provision") or []:
+        yield from _actors(child)
+
+
+def _search(reader: Reader, type: str, patient: str) -> Iterator[StoredVersion]:
+    from server.search.parse import parse_criteria
+
+    query = parse_criteria(type, [("patient", patient)])
+    query = SearchQuery(type, query.conditions, count=500, total=False)
+    while True:
+        page = reader.search(query)
+        yield from page.matches
+        if page.next_cursor is None:
+            return
+        query = SearchQuery(type, query.conditions, count=500, total=False,
+                            cursor=page.next_cursor)
+
+
+def _all(reader: Reader, type: str, patient: str) -> list[dict]:
+    return [orjson.loads(v.body) for v in _search(reader, type, patient)]

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Flask("amparo")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    repository = Repository(store, AccessGate(), settings.profiles)
+    repository = Repository(store, AccessGate(store), settings.profiles)
     services = app.extensions["amparo"] = Services(settings, store, repository)
     outcome.init_app(app)
     services.auth = auth.init_app(app, store, settings)

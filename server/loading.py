@@ -89,7 +89,7 @@ def demo_clients(settings: Settings) -> list[dict]:
 
 def load_bundles(store: Store, settings: Settings, bundles: Iterable[dict]) -> set[str]:
     """POST each transaction bundle in order; returns the resource types it touched."""
-    ctx = Context(Repository(store, AccessGate()), settings, ANONYMOUS, INTERNAL_BASE)
+    ctx = Context(Repository(store, AccessGate(store)), settings, ANONYMOUS, INTERNAL_BASE)
     types: set[str] = set()
     for bundle in bundles:
         dispatch(ctx, FhirRequest("POST", "", parsed=bundle,
@@ -121,7 +121,7 @@ def load_resources(store: Store, resources: Iterable[dict], *,
     Raises ValueError (nothing written) for a resource without an id or that is not
     valid R4B.
     """
-    repo = Repository(store, AccessGate())
+    repo = Repository(store, AccessGate(store))
     counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
     shipped: set[tuple[str, str]] = set()
     with repo.write(ANONYMOUS) as w:

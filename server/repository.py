@@ -12,13 +12,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import orjson
 
+import consent
 from server import clock, errors
-from server.access import AccessGate, Principal
+from server.access import (
+    AUTHOR_SYSTEM,
+    CONTEXT_TYPES,
+    PLATFORM,
+    AccessGate,
+    Principal,
+    Survivor,
+    author_code,
+    record_of,
+    survivor_from,
+    survivor_of,
+)
 from server.patch import apply_json_patch
 from server.risk import RiskScoring
 from server.search.extract import extract
@@ -42,6 +54,13 @@ class Write:
     uow: UnitOfWork
     principal: Principal
     at: tuple[str, int]
+    #: survivors' records read by this unit (``AccessGate.context``), until one changes
+    survivors: dict[str, Survivor] = field(default_factory=dict)
+    #: survivors this unit created (POST: a server-assigned id nobody could have named
+    #: before), with what of hers it wrote, ``(type, id) -> (version, content or None
+    #: when deleted)``: her whole record, known without a search
+    fresh: dict[str, dict[tuple[str, str], tuple[int, dict | None]]] = \
+        field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +131,7 @@ class Repository:
         shown = found
         if found.deleted:  # decide on what was deleted: its last content
             shown = reader.vread(type, id, found.version - 1) or found
-        if not self.gate.check(principal, "read", shown):
+        if not self.gate.check(principal, "read", shown, reader):
             raise errors.not_found(f"{type}/{id} is not known")
         if found.deleted and not allow_deleted:
             raise errors.gone(f"{type}/{id} was deleted", {"ETag": f'W/"{found.version}"'})
@@ -174,11 +193,13 @@ class Repository:
         See: https://hl7.org/fhir/R4B/http.html#update
         """
         current = w.uow.read(type, id)
+        self._writable(w, current, type, id)
         exists = current is not None and not current.deleted
         if if_none_match and exists:
             raise errors.precondition_failed(f"{type}/{id} already exists (If-None-Match: *)")
         self._check_if_match(current, if_match, type, id)
-        if exists and _same_content(current, resource.resource):
+        if exists and _same_content(current, stamp(resource.resource,
+                                                   self._author(w, current))):
             return Outcome(200, current)  # no-op update: no new version, no event
         version = self._put(w, resource, id, current, "PUT")
         return Outcome(200 if exists else 201, version)
@@ -216,6 +237,8 @@ class Repository:
         See: https://hl7.org/fhir/R4B/http.html#delete
         """
         current = w.uow.read(type, id)
+        if current is not None and not self.gate.check(w.principal, "delete", current, w.uow):
+            current = None  # hidden: deleted like a resource that does not exist
         if current is None or current.deleted:
             if if_match is not None and (current is None or current.version != if_match):
                 raise errors.precondition_failed(f"If-Match W/\"{if_match}\" does not match "
@@ -223,9 +246,11 @@ class Repository:
             return Outcome(204, current)
         self._check_if_match(current, if_match, type, id)
         previous = orjson.loads(current.body)
+        patient = self._remember(w, previous, current.version + 1, None)
         version = NewVersion(type, id, current.version + 1, w.at[0], w.at[1], "DELETE", None,
-                             access_keys=self.gate.access_keys(previous))
+                             access_keys=self.gate.access_keys(previous, w.uow, w.survivors))
         w.uow.write(version)
+        self._rekey(w, previous, patient)
         for rule in self.rules.get(type, ()):
             rule.after_delete(self, w, type, id)
         return Outcome(204, _stored(version))
@@ -248,6 +273,7 @@ class Repository:
         current = w.uow.read(type, id)
         if current is None:
             raise errors.not_found(f"{type}/{id} is not known")
+        self._writable(w, current, type, id)
         if current.deleted:
             raise errors.gone(f"{type}/{id} was deleted")
         self._check_if_match(current, if_match, type, id)
@@ -256,7 +282,7 @@ class Repository:
                 or patched.get("id") != id:
             raise errors.unprocessable("a patch may not change resourceType or id")
         valid = validate(patched, type, profiles=self.profiles)
-        if _same_content(current, patched):
+        if _same_content(current, stamp(patched, self._author(w, current))):
             return Outcome(200, current)
         return Outcome(200, self._put(w, valid, id, current, "PATCH"))
 
@@ -290,30 +316,123 @@ class Repository:
     def _put(self, w: Write, valid: Valid, id: str, current: StoredVersion | None,
              method: str) -> StoredVersion:
         version = current.version + 1 if current is not None else 1
+        author = self._author(w, current)
         new = valid.prepared
-        if new is None or (new.id, new.version, new.last_updated) != (id, version, w.at[0]):
-            new = self.prepare(valid, id, version, w.at, method)
+        if new is None or (new.id, new.version, new.last_updated, new.method) \
+                != (id, version, w.at[0], method):
+            new = self.prepare(valid, id, version, w.at, method, author)
+        written = orjson.loads(new.body)
+        if author_code(written) != author:  # prepared for another author
+            new = self.prepare(valid, id, version, w.at, method, author)
+            written = orjson.loads(new.body)
+        if new.type == "Organization":
+            self.gate.forget(f"Organization/{id}")
+        if new.type == "Patient" and method == "POST" and current is None:
+            w.fresh[f"Patient/{id}"] = {}
+            w.survivors[f"Patient/{id}"] = Survivor()
+        patient = self._remember(w, written, new.version, written)
+        new = replace(new, access_keys=self.gate.access_keys(written, w.uow, w.survivors))
         w.uow.write(new)
+        self._rekey(w, written, patient)
         for rule in self.rules.get(new.type, ()):
             previous = orjson.loads(current.body) if current and not current.deleted else None
-            rule.after_write(self, w, orjson.loads(new.body), previous)
+            rule.after_write(self, w, written, previous)
         return _stored(new)
 
     def prepare(self, valid: Valid, id: str, version: int, at: tuple[str, int],
-                method: str) -> NewVersion:
-        """The version to store: ``meta`` stamped, JSON, search index, access keys.
+                method: str, author: str = PLATFORM) -> NewVersion:
+        """The version to store: ``meta`` stamped (version, time, the author's tag, the
+        default security labels), JSON and search index. Its access keys depend on the
+        store (the survivor's record): ``_put`` adds them inside the unit of work.
 
         Pure computation, so a transaction can do it before taking the store's lock.
         """
-        resource = valid.resource
-        meta = dict(resource.get("meta") or {})
+        resource = stamp(valid.resource, author)
+        meta = resource["meta"]
         meta["versionId"] = str(version)
         meta["lastUpdated"] = at[0]
         stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
         stamped.update((k, v) for k, v in resource.items() if k not in stamped)
         return NewVersion(stamped["resourceType"], id, version, at[0], at[1], method,
-                          orjson.dumps(stamped), extract(stamped),
-                          self.gate.access_keys(stamped))
+                          orjson.dumps(stamped), extract(stamped))
+
+    # -- access -------------------------------------------------------------------------
+
+    def _writable(self, w: Write, current: StoredVersion | None, type: str, id: str) -> None:
+        """404 when the caller may not see the resource it is about to change: an update
+        (even as create on a hidden id), patch or delete of a hidden resource looks like
+        one of a resource that does not exist."""
+        if current is not None and not self.gate.check(w.principal, "update", current, w.uow):
+            raise errors.not_found(f"{type}/{id} is not known")
+
+    def _author(self, w: Write, current: StoredVersion | None) -> str:
+        """The author tag's code of a write: the first author's, kept by every later
+        write (a deletion keeps the last content's), else the caller's institution."""
+        if current is not None:
+            body = current.body
+            if body is None and current.version > 1:
+                body = (w.uow.vread(current.type, current.id, current.version - 1)
+                        or current).body
+            if (code := author_code(orjson.loads(body) if body else None)) is not None:
+                return code
+        return institution_code(w.principal)
+
+    def _remember(self, w: Write, resource: dict, version: int,
+                  content: dict | None) -> str | None:
+        """Note a write (``content`` None: a deletion) in the context of the survivor it
+        concerns, before its keys are computed; returns her (``Patient/<id>``)."""
+        patient = survivor_of(resource)
+        if patient is None:
+            return None
+        fresh = w.fresh.get(patient)
+        if fresh is not None:
+            fresh[(resource["resourceType"], resource["id"])] = (version, content)
+            if resource.get("resourceType") in CONTEXT_TYPES:
+                w.survivors[patient] = survivor_from(
+                    (body for _, body in fresh.values() if body is not None), w.uow)
+        return patient
+
+    def _rekey(self, w: Write, resource: dict, patient: str | None) -> None:
+        """After a write of one of a survivor's Consents, cases or care teams: recompute
+        the keys of her whole record in this unit of work, from memory when this unit
+        created her (but ``resource``, whose keys were computed after ``_remember``), else
+        read through it."""
+        if patient is None or resource.get("resourceType") not in CONTEXT_TYPES:
+            return
+        fresh = w.fresh.get(patient)
+        if fresh is not None:
+            own = (resource["resourceType"], resource["id"])
+            record = [(type, id, version, body) for (type, id), (version, body)
+                      in fresh.items() if body is not None and (type, id) != own]
+        else:  # read her context again, now with this write
+            w.survivors.pop(patient, None)
+            record = [(v.type, v.id, v.version, orjson.loads(v.body))
+                      for v in record_of(w.uow, patient)]
+        for type, id, version, body in record:
+            keys = self.gate.access_keys(body, w.uow, w.survivors)
+            w.uow.set_access_keys(type, id, version, keys)
+
+
+def institution_code(principal: Principal) -> str:
+    """The author tag's code for what ``principal`` creates: its Organization id, or
+    ``PLATFORM`` for the platform's own loads."""
+    inst = principal.institution or ""
+    return inst.split("/", 1)[1] if inst.startswith("Organization/") else PLATFORM
+
+
+def stamp(resource: dict, author: str) -> dict:
+    """A copy of ``resource`` whose ``meta`` carries the author tag (``author``, any tag
+    of that system a client sent replaced) and the default security labels
+    (``consent.default_labels``: added, never lowering one it has)."""
+    meta = dict(resource.get("meta") or {})
+    tags = [t for t in meta.get("tag") or []
+            if not (isinstance(t, dict) and t.get("system") == AUTHOR_SYSTEM)]
+    meta["tag"] = [*tags, {"system": AUTHOR_SYSTEM, "code": author}]
+    out = {**resource, "meta": meta}
+    labels = consent.default_labels(out)
+    if labels:
+        meta["security"] = [*(meta.get("security") or []), *labels]
+    return out
 
 
 def new_id() -> str:

@@ -17,7 +17,7 @@ from server.api.bundle_entries import Entry, located, parse_entry
 from server.api.references import rewrite, rewrite_params
 from server.api.responses import STATUS_TEXT, bundle, fragment, version_url, written
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch, route
-from server.repository import new_id
+from server.repository import institution_code, new_id
 from server.search.definitions import resource_types
 from server.search.parse import parse_criteria
 from server.validation import check_type
@@ -114,8 +114,8 @@ def _prepare_outside_the_lock(ctx: Context, entries: list[Entry], mapping: dict[
             raise located(error, entry) from None
     for entry in entries:
         if entry.method == "POST":
-            entry.request.valid.prepared = ctx.repo.prepare(entry.request.valid, entry.id, 1,
-                                                            at, "POST")
+            entry.request.valid.prepared = ctx.repo.prepare(
+                entry.request.valid, entry.id, 1, at, "POST", institution_code(ctx.principal))
     return True
 
 

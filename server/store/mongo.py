@@ -435,6 +435,10 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         mongo_lease.ack(self.db, self.session, consumer, position, lease)
 
+    def set_access_keys(self, type: str, id: str, version: int,
+                        keys: frozenset[str]) -> bool:
+        return self.set_index_fields(f"{type}/{id}", version, {"acc": sorted(keys)})
+
     def set_index_fields(self, key: str, version: int, fields: dict) -> bool:
         """Replace the search fields (``index_fields``) of resource ``key`` while
         ``version`` is its current, non-deleted one, writing no version and no outbox

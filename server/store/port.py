@@ -254,6 +254,14 @@ class UnitOfWork(Reader):
         """Make every write of this unit durable and visible, atomically."""
 
     @abstractmethod
+    def set_access_keys(self, type: str, id: str, version: int,
+                        keys: frozenset[str]) -> bool:
+        """Replace, inside this unit, the access keys of a resource while ``version`` is
+        its current, non-deleted version (False, nothing done, otherwise): the keys
+        recomputed when her Consents or care team change (``server/access.py``). No
+        version, timestamp or outbox event is written."""
+
+    @abstractmethod
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
         it back). With ``lease``, first check it is still held with its token; raise

@@ -22,7 +22,7 @@ import orjson
 from server.access import AccessGate
 from server.search.extract import extract
 from server.search.index import ResourceIndex
-from server.store.port import Store, StoredVersion
+from server.store.port import Reader, Store, StoredVersion
 
 #: Resources per unit of work: bounds memory and how long each batch holds the writer.
 BATCH = 500
@@ -38,19 +38,21 @@ class ReindexReport:
     seconds: float = 0.0
 
 
-def recompute(version: StoredVersion,
-              gate: AccessGate | None = None) -> tuple[ResourceIndex, frozenset[str]]:
-    """The index rows and access keys of a stored version, as ``Repository.prepare``
-    computes them on write (the stored body already carries its ``meta``)."""
+def recompute(version: StoredVersion, gate: AccessGate | None = None,
+              reader: Reader | None = None) -> tuple[ResourceIndex, frozenset[str]]:
+    """The index rows and access keys of a stored version, as a write computes them
+    (the stored body already carries its ``meta``; the survivor's record is read
+    through ``reader``)."""
     resource = orjson.loads(version.body)
-    return extract(resource), (gate or AccessGate()).access_keys(resource)
+    return extract(resource), (gate or AccessGate(reader)).access_keys(resource, reader)
 
 
 def reindex(store: Store, types: Iterable[str] | None = None, batch: int = BATCH,
             progress: Callable[[int, int], None] | None = None) -> ReindexReport:
     """Reindex the current, non-deleted resources of ``types`` (default: all);
     ``progress(done, total)`` after every batch."""
-    gate = AccessGate()
+    gate = AccessGate(store)
     started = time.monotonic()
-    by_type = store.reindex(lambda version: recompute(version, gate), types, batch, progress)
+    by_type = store.reindex(lambda version: recompute(version, gate, store), types, batch,
+                            progress)
     return ReindexReport(by_type, sum(by_type.values()), round(time.monotonic() - started, 3))

@@ -342,6 +342,10 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         self._flush()
         return sqlite_search.search(self.conn, query, access)
 
+    def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
+        self._flush()  # the filter reads this unit's buffered access keys
+        return sqlite_search.history(self.conn, query, access)
+
     def write(self, version: NewVersion) -> None:
         conn = self.conn
         deleted = int(version.deleted)
@@ -374,6 +378,17 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
                           version.access_keys)
         self._pending.setdefault("outbox", []).append(
             (version.type, version.id, version.version, version.method, version.last_updated))
+
+    def set_access_keys(self, type: str, id: str, version: int,
+                        keys: frozenset[str]) -> bool:
+        self._flush()  # buffered rows may be this resource's
+        row = self.conn.execute("SELECT rid, version, deleted FROM resource WHERE type = ? "
+                                "AND id = ?", (type, id)).fetchone()
+        if row is None or row[1] != version or row[2]:
+            return False
+        self.conn.execute("DELETE FROM resource_access WHERE rid = ?", (row[0],))
+        self.conn.executemany(_BUFFERED["access"], [(key, row[0]) for key in keys])
+        return True
 
     def clear_indexes(self, rids: list[int]) -> None:
         """Delete the index rows and access keys of ``rids`` (buffered rows first, which

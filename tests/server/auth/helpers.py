@@ -64,8 +64,9 @@ def assertion_request(live: LiveServer, signed: str, **data) -> requests.Respons
                          client_assertion=signed, **data)
 
 
-def token_of(live: LiveServer, scope: str, purposes=("TREAT",), **data) -> str:
-    client = secret_client(live, purposes=purposes)
+def token_of(live: LiveServer, scope: str, purposes=("TREAT",), org: str = "linea-1455",
+             **data) -> str:
+    client = secret_client(live, purposes=purposes, org=org)
     answer = token_request(live, client, scope=scope, **data)
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]

@@ -10,6 +10,10 @@ from server.auth import scopes
 from tests.conftest import assert_outcome, patient
 from tests.server.auth.helpers import bearer, token_of
 
+#: The test server's own client's institution (``tests/conftest.py``): the author of what
+#: ``live`` writes, so the only one besides it that reads those records.
+AUTHOR = "amparo-tests"
+
 
 def call(live, method: str, path: str, token: str, **kwargs) -> requests.Response:
     return requests.request(method, live.url(path), headers={**bearer(token),
@@ -18,7 +22,7 @@ def call(live, method: str, path: str, token: str, **kwargs) -> requests.Respons
 
 def test_a_read_only_token_reads_and_searches_but_cannot_write(live):
     pid = live.post("Patient", patient()).json()["id"]
-    token = token_of(live, "system/Patient.rs")
+    token = token_of(live, "system/Patient.rs", org=AUTHOR)  # the institution that wrote it
     assert call(live, "GET", f"Patient/{pid}", token).status_code == 200
     assert call(live, "GET", "Patient", token).status_code == 200
     assert call(live, "GET", f"Patient/{pid}/_history", token).status_code == 200
@@ -36,16 +40,16 @@ def test_a_read_only_token_reads_and_searches_but_cannot_write(live):
 
 def test_each_permission_is_needed_for_its_interaction(live):
     pid = live.post("Patient", patient()).json()["id"]
-    read_only = token_of(live, "system/Patient.r")
+    read_only = token_of(live, "system/Patient.r", org=AUTHOR)
     assert call(live, "GET", f"Patient/{pid}", read_only).status_code == 200
     assert_outcome(call(live, "GET", "Patient", read_only), 403, "forbidden")
     assert_outcome(call(live, "POST", "Patient/_search", read_only), 403, "forbidden")
-    search_only = token_of(live, "system/Patient.s")
+    search_only = token_of(live, "system/Patient.s", org=AUTHOR)
     assert call(live, "GET", "Patient", search_only).status_code == 200
     assert_outcome(call(live, "GET", f"Patient/{pid}", search_only), 403, "forbidden")
-    other_type = token_of(live, "system/Observation.cruds")
+    other_type = token_of(live, "system/Observation.cruds", org=AUTHOR)
     assert_outcome(call(live, "GET", f"Patient/{pid}", other_type), 403, "forbidden")
-    delete = token_of(live, "system/Patient.d")
+    delete = token_of(live, "system/Patient.d", org=AUTHOR)
     assert call(live, "DELETE", f"Patient/{pid}", delete).status_code in (200, 204)
 
 
@@ -86,7 +90,7 @@ def test_a_transaction_with_one_entry_outside_the_scopes_is_403_naming_it(live):
 
 
 def test_a_forbidden_batch_entry_gets_403_in_its_own_response_and_the_others_run(live):
-    token = token_of(live, "system/Patient.rs")
+    token = token_of(live, "system/Patient.rs", org=AUTHOR)
     patient_id = live.post("Patient", json=patient()).json()["id"]
     batch = {"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": f"Patient/{patient_id}"}},

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from server import clock
+from server.access import AUTHOR_SYSTEM, AccessGate
 from server.search.extract import extract
 from server.search.parse import parse_search
 from server.search.query import HistoryQuery
@@ -100,7 +101,8 @@ def test_reindex_gives_the_index_a_write_would_give_and_running_it_again_changes
     resource = risk_assessment("r1")
     full = stored_before_basis(resource)
     full = NewVersion(full.type, full.id, 1, full.last_updated, full.updated_us, "PUT",
-                      full.body, extract(resource), frozenset({"*"}))
+                      full.body, extract(resource),
+                      AccessGate(store).access_keys(resource, store))
     write(store, full)
     written = indexes(store)
     reindex(store, batch=1)
@@ -111,12 +113,14 @@ def test_reindex_gives_the_index_a_write_would_give_and_running_it_again_changes
 
 
 def test_access_keys_are_recomputed_as_a_write_computes_them(store):
-    write(store, stored_before_basis(risk_assessment("r1"), keys=frozenset()))
-    public = AccessFilter(frozenset({"*"}))
+    authored = risk_assessment("r1")
+    authored["meta"]["tag"] = [{"system": AUTHOR_SYSTEM, "code": "centro"}]
+    write(store, stored_before_basis(authored, keys=frozenset()))
+    author = AccessFilter(frozenset({"inst:centro"}))  # what its author's callers hold
     assert store.search(parse_search("RiskAssessment", [], strict=True).query,
-                        public).matches == []
+                        author).matches == []
     reindex(store)
-    assert by_basis(store, access=public) == ["r1"]
+    assert by_basis(store, access=author) == ["r1"]
 
 
 def test_deleted_resources_stay_deleted_and_unsearchable(store):
