@@ -74,7 +74,7 @@ def amparo() -> str:
 
 
 def start_server(store: str, port: int, workers: int | None, threads: int | None,
-                 log: Path, profiles: str) -> subprocess.Popen:
+                 log: Path, profiles: str, access: str = "consent") -> subprocess.Popen:
     cmd = [amparo(), "serve", "--port", str(port)]
     if workers:
         cmd += ["--workers", str(workers)]
@@ -82,7 +82,8 @@ def start_server(store: str, port: int, workers: int | None, threads: int | None
         cmd += ["--threads", str(threads)]
     # the store URL through the environment: a mongodb:// URL may carry a password,
     # which a command line would show to every user of the machine (ps)
-    return start(cmd, port, log, 30.0, {"AMPARO_STORE": store, "AMPARO_PROFILES": profiles})
+    return start(cmd, port, log, 30.0, {"AMPARO_STORE": store, "AMPARO_PROFILES": profiles,
+                                        "AMPARO_ACCESS": access})
 
 
 def start(cmd: list[str], port: int, log: Path, timeout: float | None,

@@ -6,7 +6,8 @@
   author, legal mandate in ``policies/``, the survivor's Consents, security labels,
   break-the-glass). A deny is a value.
 - ``access_keys(resource, context)`` / ``principal_keys(principal)``: the same decision
-  for reads as a set intersection the store indexes (vocabulary in ``_keys``).
+  for reads as a set intersection the store indexes (vocabulary in ``_keys``);
+  ``plain_keys``/``redacting``/``redactable_types``: which reads show a redacted copy.
 - ``default_labels(resource)``: the security label rules assigned on write;
   ``redact(resource, obligations)``: a permit's redactions applied to a copy.
 - ``policies()`` / ``load_policies(paths)``: the mandate's grants; a bad file raises
@@ -14,7 +15,14 @@
 """
 
 from ._decide import decide
-from ._keys import access_keys, keys_valid_until, principal_keys
+from ._keys import (
+    access_keys,
+    keys_valid_until,
+    plain_keys,
+    principal_keys,
+    redactable_types,
+    redacting,
+)
 from ._labels import REDACTED, default_labels, redact
 from ._model import (
     ACTIONS,
@@ -49,8 +57,11 @@ __all__ = [
     "default_labels",
     "keys_valid_until",
     "load_policies",
+    "plain_keys",
     "policies",
     "principal_keys",
     "redact",
+    "redactable_types",
+    "redacting",
     "scope_allows",
 ]

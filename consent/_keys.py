@@ -15,6 +15,8 @@ Key vocabulary (ids are Organization ids; purposes ``proposito-uso`` codes; kind
 ``kind:<kind>|purpose:<code>`` any institution of that kind the case does not single out,
                                reading for that purpose
 ``btg``                        break-the-glass with a justification (every resource but V)
+``<key>|redact:<a,b>``         the same grant of access, but only to a copy without the
+                               elements ``a`` and ``b`` (a permit's redaction obligation)
 =============================  =============================================================
 
 Why equality holds, and where it needs help:
@@ -32,19 +34,62 @@ Why equality holds, and where it needs help:
   it returns to a BTG principal to get them.
 - Scopes are not in the keys (the server applies them per type), nor is the token's kind
   checked against the context's: the auth layer must issue the institution's own kind.
+- Redaction: a permit that obliges a redaction gives the ``|redact:`` variant of its key
+  instead of the key; a caller holds every variant of its keys. So the keys still meet
+  exactly when ``decide`` permits, and the server tells a full permit from a redacted one
+  by asking whether they also meet on the caller's plain keys (``plain_keys``): if not,
+  it shows the copy without the elements of the variants they meet on (``redacting``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from ._decide import _Ask, _covering, kind_permits, known_institutions, read_verdict
 from ._facts import facts
 from ._model import KINDS, PURPOSES, Context, Principal, _org_id
+from ._policy import policies
 from ._provisions import parse_instant
 
-__all__ = ["access_keys", "keys_valid_until", "principal_keys"]
+__all__ = ["access_keys", "keys_valid_until", "plain_keys", "principal_keys",
+           "redactable_types", "redacting", "redaction_sets"]
+
+
+REDACT = "|redact:"
+
+
+@cache
+def redaction_sets() -> tuple[tuple[str, ...], ...]:
+    """The distinct redactions the policy grants oblige (each a sorted tuple of element
+    names): the variants a caller's keys come in."""
+    return tuple(sorted({tuple(sorted(g.redact)) for g in policies() if g.redact}))
+
+
+@cache
+def redactable_types() -> frozenset[str]:
+    """The resource types a redacting grant covers: only their reads may be redacted."""
+    return frozenset(s.resource_type for g in policies() if g.redact for s in g.data)
+
+
+def plain_keys(keys: frozenset[str]) -> frozenset[str]:
+    """``keys`` without their redaction variants."""
+    return frozenset(k for k in keys if REDACT not in k)
+
+
+def redacting(keys: frozenset[str]) -> tuple[str, ...]:
+    """The elements to remove for a caller who meets a resource only on ``keys``
+    (redaction variants): the least redaction any of them asks for."""
+    sets = [set(k.split(REDACT, 1)[1].split(",")) for k in keys if REDACT in k]
+    return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+
+def _keyed(key: str, decision: Any) -> str:
+    for obligation in decision.obligations:
+        if obligation.code == "redact" and obligation.elements:
+            return f"{key}{REDACT}{','.join(sorted(obligation.elements))}"
+    return key
 
 
 def access_keys(resource: dict[str, Any], context: Context | None = None) -> frozenset[str]:
@@ -57,8 +102,10 @@ def access_keys(resource: dict[str, Any], context: Context | None = None) -> fro
     if "V" not in f.labels:
         keys.add("btg")
     known = known_institutions(f, ctx)
-    if not ctx.consents:  # the mandate alone: the keys its covering grants give
-        for g in _covering(f):
+    covering = _covering(f)
+    if not ctx.consents and not any(g.redact for g in covering):
+        # the mandate alone, without redactions: the keys its covering grants give
+        for g in covering:
             if "read" not in g.actions:
                 continue
             purposes = [p for p in PURPOSES if p in g.purposes]
@@ -75,12 +122,14 @@ def access_keys(resource: dict[str, Any], context: Context | None = None) -> fro
     for inst in known:
         kind = ctx.institutions.get(inst)
         for purpose in PURPOSES:
-            if read_verdict(_Ask(inst, kind, purpose), f, ctx, now).permit:
-                keys.add(f"inst:{_org_id(inst)}|purpose:{purpose}")
+            decision = read_verdict(_Ask(inst, kind, purpose), f, ctx, now)
+            if decision.permit:
+                keys.add(_keyed(f"inst:{_org_id(inst)}|purpose:{purpose}", decision))
     for kind in KINDS:
         for purpose in PURPOSES:
-            if kind_permits(kind, purpose, f, ctx, now, known).permit:
-                keys.add(f"kind:{kind}|purpose:{purpose}")
+            decision = kind_permits(kind, purpose, f, ctx, now, known)
+            if decision.permit:
+                keys.add(_keyed(f"kind:{kind}|purpose:{purpose}", decision))
     return frozenset(keys)
 
 
@@ -96,7 +145,9 @@ def principal_keys(principal: Principal) -> frozenset[str]:
         keys.add(f"kind:{principal.kind}|purpose:{purpose}")
     if principal.break_glass:
         keys.add("btg")
-    return frozenset(keys)
+    variants = {f"{k}{REDACT}{','.join(fields)}" for k in keys if "|purpose:" in k
+                for fields in redaction_sets()}
+    return frozenset(keys | variants)
 
 
 def keys_valid_until(context: Context) -> datetime | None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import orjson
 
 import consent
-from server.search.query import HistoryQuery, SearchQuery
+from server.search.query import SearchQuery
 from server.store import UNRESTRICTED, AccessFilter, Reader, StoredVersion
 
 PUBLIC_KEY = "*"
@@ -115,17 +115,20 @@ class Survivor:
 class AccessGate:
     """The gate (see the module docstring). ``store`` answers institution kinds."""
 
-    def __init__(self, store: Reader | None = None, kind_ttl: float = KIND_TTL):
+    def __init__(self, store: Reader | None = None, kind_ttl: float = KIND_TTL,
+                 enabled: bool = True):
         self.store = store
         self.kind_ttl = kind_ttl
+        self.enabled = enabled  # False: permit-all, the benchmark's baseline
         self._kinds: dict[str, tuple[str | None, float]] = {}
+        self._keys: dict[Principal, tuple[frozenset[str], float]] = {}
         self._lock = threading.Lock()
 
     # -- reads ------------------------------------------------------------------------
 
     def query_filter(self, principal: Principal, type: str | None) -> AccessFilter:
         """The keys ``principal`` holds, for the store to apply inside its queries."""
-        if principal.internal:
+        if principal.internal or not self.enabled:
             return UNRESTRICTED
         return AccessFilter(self.principal_keys(principal))
 
@@ -134,14 +137,48 @@ class AccessGate:
         """True when ``principal`` may see ``stored``'s resource: its stored keys meet the
         caller's (asked of the store, like a search; a deleted resource keeps the keys
         of its last content)."""
-        access = self.query_filter(principal, stored.type)
-        if access.keys is None:
-            return True
-        page = reader.history(HistoryQuery(stored.type, stored.id, count=1), access)
-        return bool(page.versions)
+        return reader.readable(stored.type, stored.id, self.query_filter(principal, stored.type))
+
+    def redactions(self, principal: Principal, stored: StoredVersion,
+                   reader: Reader) -> tuple[str, ...]:
+        """The elements ``principal`` may not see in ``stored`` (() for all of it): a
+        permit that obliges a redaction gave only a ``|redact:`` variant of its key, so
+        the resource is visible but does not meet the caller's plain keys. Asked only of
+        the types a redacting grant covers (the survivor's Patient)."""
+        if principal.internal or not self.enabled or stored.deleted \
+                or stored.type not in consent.redactable_types():
+            return ()
+        keys = self.principal_keys(principal)
+        plain = consent.plain_keys(keys)
+        if reader.readable(stored.type, stored.id, AccessFilter(plain)):
+            return ()
+        met = frozenset(k for k in keys - plain
+                        if reader.readable(stored.type, stored.id, AccessFilter(frozenset((k,)))))
+        return consent.redacting(met)
+
+    def shown(self, principal: Principal, stored: StoredVersion,
+              reader: Reader) -> StoredVersion:
+        """``stored`` as ``principal`` may see it: redacted when a permit says so (the
+        elements removed, the ``REDACTED`` label added; ``consent.redact``)."""
+        elements = self.redactions(principal, stored, reader)
+        if not elements:
+            return stored
+        copy = consent.redact(orjson.loads(stored.body),
+                              (consent.Obligation("redact", elements),))
+        return stored._replace(body=orjson.dumps(copy))
 
     def principal_keys(self, principal: Principal) -> frozenset[str]:
-        return consent.principal_keys(self.consent_principal(principal)) | {PUBLIC_KEY}
+        """The keys ``principal`` holds: computed once per token and kind period (a
+        token's principal is the same on each of its requests)."""
+        now = time.monotonic()
+        cached = self._keys.get(principal)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        keys = consent.principal_keys(self.consent_principal(principal)) | {PUBLIC_KEY}
+        if len(self._keys) >= 4096:  # tokens expire: forget them all now and then
+            self._keys.clear()
+        self._keys[principal] = (keys, now + self.kind_ttl)
+        return keys
 
     def consent_principal(self, principal: Principal) -> consent.Principal:
         """The request's principal as the consent library takes it, with the kind of its
@@ -175,6 +212,7 @@ class AccessGate:
         """Drop a cached kind (an Organization was written in this process)."""
         with self._lock:
             self._kinds.pop(institution, None)
+            self._keys.clear()
 
     # -- writes -----------------------------------------------------------------------
 
@@ -261,6 +299,19 @@ def record_of(reader: Reader, patient: str) -> Iterator[StoredVersion]:
         yield found
     for type in RECORD_TYPES:
         yield from _search(reader, type, patient)
+
+
+def is_auditor(principal: Principal) -> bool:
+    """Auditors are the clients granted a read or search scope that names AuditEvent
+    itself (``system/AuditEvent.rs``, v1 ``system/AuditEvent.read``): a wildcard
+    (``system/*.rs``) does not make one, the trail is nobody's data but theirs
+    (``server/api/audit.py`` serves it to them alone)."""
+    for scope in principal.scopes:
+        resource, _, permissions = scope.partition("/")[2].partition(".")
+        if resource == "AuditEvent" and (permissions in ("read", "*")
+                                         or set(permissions) & {"r", "s"}):
+            return True
+    return False
 
 
 def author_of(resource: dict) -> str | None:

@@ -11,6 +11,8 @@ from profiles.r4b import summary_elements
 from server import auth
 from server.access import AccessGate
 from server.api import flask_app, outcome
+from server.audit.recorder import Auditor
+from server.audit.spool import Spool, recover
 from server.config import Settings
 from server.conformance import warm_up
 from server.repository import Repository
@@ -25,6 +27,7 @@ class Services:
     settings: Settings
     store: Store
     repo: Repository
+    auditor: Auditor
     auth: auth.AuthService | None = None
 
 
@@ -38,8 +41,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Flask("amparo")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    repository = Repository(store, AccessGate(store), settings.profiles)
-    services = app.extensions["amparo"] = Services(settings, store, repository)
+    consent = settings.access == "consent"
+    if not consent:
+        app.logger.warning("AMPARO_ACCESS=permit-all: no access gate and no audit trail "
+                           "(a benchmark baseline, never for real data)")
+    repository = Repository(store, AccessGate(store, enabled=consent), settings.profiles)
+    auditor = Auditor(store, enabled=False)
+    if consent:
+        recover(store, settings.spool_directory())  # what a process that died left
+        auditor = Auditor(store, spool=Spool(store, settings.spool_directory()))
+    services = app.extensions["amparo"] = Services(settings, store, repository, auditor)
     outcome.init_app(app)
     services.auth = auth.init_app(app, store, settings)
     flask_app.init_app(app)

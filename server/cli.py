@@ -266,6 +266,48 @@ def reindex(store: str | None, types: tuple[str, ...], batch: int) -> None:
 
 
 @main.group()
+def audit() -> None:
+    """The audit trail: one AuditEvent per interaction, hash-chained."""
+
+
+@audit.command("verify")
+@click.option("--store", default=None, help=STORE_HELP)
+def audit_verify(store: str | None) -> None:
+    """Check the audit trail's hash chain against the store; exit status 0 only if it
+    is intact, else print its first break (position, event, reason) and exit 1."""
+    import sqlite3
+
+    from pymongo.errors import PyMongoError
+
+    from server.audit.trail import check
+    from server.store import open_store
+    from server.store.sqlite import path_of
+
+    settings = _settings(store)
+    if settings.store.startswith("sqlite:///") and not path_of(settings.store).exists():
+        _fail(f"audit verify: there is no store at {settings.store}")  # not an empty trail
+    opened = None
+    try:
+        opened = open_store(settings.store)
+        opened.init()  # a store made before the trail existed gets its head table
+        report = check(opened)
+    except (ValueError, OSError, sqlite3.Error, PyMongoError) as exc:
+        _fail(f"audit verify: {exc}")
+    finally:
+        if opened is not None:
+            opened.close()
+    broken = report.broken
+    if broken is None:
+        click.echo(f"audit trail intact: {report.checked} events checked, "
+                   f"head at position {report.head[0]}")
+        return
+    event = f"AuditEvent/{broken.id}" if broken.id else "no event"
+    click.echo(f"audit trail broken at position {broken.position} ({event}): "
+               f"{broken.reason}; {report.checked} events checked")
+    sys.exit(1)
+
+
+@main.group()
 def ig() -> None:
     """The implementation guide: its FHIR package and its readable pages."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from server.store import store_url
 
@@ -19,6 +20,7 @@ def _int(name: str, default: int) -> int:
 
 
 PROFILE_MODES = ("strict", "claimed", "off")
+ACCESS_MODES = ("consent", "permit-all")
 
 
 def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -46,6 +48,22 @@ class Settings:
     #: Lifetime of an access token, seconds (60 to 3600; SMART suggests at most 300 for
     #: backend services, 600 keeps token requests rare for busy systems).
     token_ttl: int = 600
+    #: ``consent``: the access gate decides every read with the consent model and every
+    #: request is audited. ``permit-all``: no gate and no audit trail, the baseline the
+    #: benchmark measures the gate's cost against; never for real data.
+    access: str = "consent"
+    #: Where each process spools the audit events of reads before they move into the
+    #: store (``server/audit/spool.py``): by default beside a SQLite file
+    #: (``<file>.audit-spool``), else ``var/audit-spool``. Local disk, kept across restarts.
+    audit_spool: str | None = None
+
+    def spool_directory(self) -> Path:
+        """The audit spool's directory (``audit_spool``, or its default)."""
+        if self.audit_spool:
+            return Path(self.audit_spool)
+        if self.store.startswith("sqlite:///"):
+            return Path(self.store.removeprefix("sqlite:///") + ".audit-spool")
+        return Path("var/audit-spool")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -59,6 +77,8 @@ class Settings:
             max_count=_int("AMPARO_MAX_COUNT", cls.max_count),
             profiles=_choice("AMPARO_PROFILES", PROFILE_MODES, cls.profiles),
             token_ttl=_int("AMPARO_TOKEN_TTL", cls.token_ttl),
+            access=_choice("AMPARO_ACCESS", ACCESS_MODES, cls.access),
+            audit_spool=os.environ.get("AMPARO_AUDIT_SPOOL") or None,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if not 60 <= settings.token_ttl <= 3600:

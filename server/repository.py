@@ -61,6 +61,8 @@ class Write:
     #: when deleted)``: her whole record, known without a search
     fresh: dict[str, dict[tuple[str, str], tuple[int, dict | None]]] = \
         field(default_factory=dict)
+    #: what this unit wrote, ``(Type/id, the survivor it concerns)``, for its audit event
+    written: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,12 @@ class Repository:
         ``reader`` is a unit of work when the read is part of a transaction.
         """
         reader = reader or self.store
-        return self._visible(principal, reader, reader.read(type, id), type, id)
+        found = reader.read_visible(type, id, self.gate.query_filter(principal, type))
+        if found is None:  # missing or hidden: the same answer
+            raise errors.not_found(f"{type}/{id} is not known")
+        if found.deleted:
+            raise errors.gone(f"{type}/{id} was deleted", {"ETag": f'W/"{found.version}"'})
+        return self.gate.shown(principal, found, reader)
 
     def vread(self, principal: Principal, type: str, id: str, version: int,
               reader: Reader | None = None) -> StoredVersion:
@@ -120,7 +127,7 @@ class Repository:
         if found.deleted:
             raise errors.gone(f"{type}/{id} version {version} is a deletion",
                               {"ETag": f'W/"{version}"'})
-        return found
+        return self.gate.shown(principal, found, reader)
 
     def _visible(self, principal: Principal, reader: Reader, found: StoredVersion | None,
                  type: str, id: str, allow_deleted: bool = False) -> StoredVersion:
@@ -140,8 +147,10 @@ class Repository:
     def search(self, principal: Principal, query: SearchQuery,
                reader: Reader | None = None) -> SearchPage:
         """See: https://hl7.org/fhir/R4B/http.html#search"""
-        access = self.gate.query_filter(principal, query.type)
-        return (reader or self.store).search(query, access)
+        reader = reader or self.store
+        page = reader.search(query, self.gate.query_filter(principal, query.type))
+        return replace(page, matches=self._shown(principal, page.matches, reader),
+                       included=self._shown(principal, page.included, reader))
 
     def history(self, principal: Principal, query: HistoryQuery,
                 reader: Reader | None = None) -> HistoryPage:
@@ -154,7 +163,13 @@ class Repository:
         if query.id is not None:
             self._visible(principal, reader, reader.read(query.type, query.id), query.type,
                           query.id, allow_deleted=True)
-        return reader.history(query, self.gate.query_filter(principal, query.type))
+        page = reader.history(query, self.gate.query_filter(principal, query.type))
+        return replace(page, versions=self._shown(principal, page.versions, reader))
+
+    def _shown(self, principal: Principal, versions: list[StoredVersion],
+               reader: Reader) -> list[StoredVersion]:
+        """``versions`` as the caller may see them (``AccessGate.shown``)."""
+        return [self.gate.shown(principal, v, reader) for v in versions]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -175,12 +190,16 @@ class Repository:
         """POST: a new id, version 1 (``id`` lets a transaction pre-assign it).
 
         With ``If-None-Exist``: one match is returned as is (200), several are 412.
+        Only what the caller may see is a match (``match``): when the only resource
+        meeting the criteria is hidden, a new resource is created (201), exactly as when
+        none exists, since 200 or 412 would reveal the hidden one; a hidden resource
+        beside a visible one does not make them several.
         See: https://hl7.org/fhir/R4B/http.html#ccreate
         """
         if if_none_exist is not None:
             matches = self.match(w, if_none_exist)
             if len(matches) == 1:
-                return Outcome(200, matches[0])
+                return Outcome(200, self.gate.shown(w.principal, matches[0], w.uow))
             if matches:
                 raise errors.precondition_failed(
                     f"If-None-Exist matched {len(matches)} {if_none_exist.type} resources")
@@ -206,14 +225,32 @@ class Repository:
 
     def conditional_update(self, w: Write, query: SearchQuery, resource: Valid,
                            if_match: int | None = None) -> Outcome:
-        """PUT by search. See: https://hl7.org/fhir/R4B/http.html#cond-update"""
+        """PUT by search, to the id ``conditional_target`` picks (a hidden resource is
+        never updated: it is no match, and naming its id is refused like a plain PUT).
+        See: https://hl7.org/fhir/R4B/http.html#cond-update"""
         target = self.conditional_target(w, query, resource.resource.get("id"))
         return self.update(w, query.type, target, resource, if_match)
 
     def conditional_target(self, w: Write, query: SearchQuery, given_id: str | None) -> str:
         """The id a conditional update writes to: the single match (412 if several; 400
-        if the body names another id), else the body's id (409 if that id exists but
-        did not match), else a new id."""
+        if the body names another id), else the body's id, else a new id.
+
+        Matches are searched as the caller may see them (``match``): a hidden resource
+        meeting the criteria is no match, so the update creates, as when none exists.
+
+        A body's id that did not match is checked like the target of a plain PUT of it:
+        409 when the caller sees that it exists ("exists but does not match"), and 404
+        when it is hidden, the answer ``_writable`` gives a PUT to a hidden id. A 409
+        there would confirm that the hidden resource exists (and that it does not meet
+        the criteria); 404 says no more than a plain PUT does.
+
+        Residual, shared with plain PUT: update-as-create of a missing id succeeds (201)
+        where a hidden id answers 404, so a client that guesses a hidden resource's
+        server-assigned id can tell that the id is taken (nothing of its content, nor
+        whether it meets the criteria). Server-assigned ids are random uuids
+        (``new_id``), which makes such a guess hopeless; closing it would mean writing a
+        second resource under a taken id, or overwriting one the caller may not see.
+        """
         matches = self.match(w, query)
         if len(matches) > 1:
             raise errors.precondition_failed(
@@ -226,6 +263,7 @@ class Repository:
         if given_id is None:
             return new_id()
         current = w.uow.read(query.type, given_id)
+        self._writable(w, current, query.type, given_id)  # hidden: 404, like a PUT
         if current is not None and not current.deleted:
             raise errors.conflict(f"{query.type}/{given_id} exists but does not match the "
                                   "conditional update's criteria")
@@ -250,13 +288,20 @@ class Repository:
         version = NewVersion(type, id, current.version + 1, w.at[0], w.at[1], "DELETE", None,
                              access_keys=self.gate.access_keys(previous, w.uow, w.survivors))
         w.uow.write(version)
+        w.written.append((f"{type}/{id}", patient))
         self._rekey(w, previous, patient)
         for rule in self.rules.get(type, ()):
             rule.after_delete(self, w, type, id)
         return Outcome(204, _stored(version))
 
     def conditional_delete(self, w: Write, query: SearchQuery) -> Outcome:
-        """DELETE by search (single match only). See: https://hl7.org/fhir/R4B/http.html#3.1.0.7.1"""
+        """DELETE by search (single match only).
+
+        Never deletes what the caller may not see: matches are searched under the
+        caller's access filter (``match``), so a hidden resource is no match (204, as
+        when nothing matches, and it stays), and a hidden one beside a visible one does
+        not make them several; ``delete`` checks the gate again on the one it deletes.
+        See: https://hl7.org/fhir/R4B/http.html#3.1.0.7.1"""
         matches = self.match(w, query)
         if len(matches) > 1:
             raise errors.precondition_failed(
@@ -299,7 +344,13 @@ class Repository:
     # -- helpers -----------------------------------------------------------------------
 
     def match(self, w: Write, query: SearchQuery) -> list[StoredVersion]:
-        """Up to two current matches of conditional criteria, as the caller may see them."""
+        """Up to two current matches of conditional criteria, as the caller may see them.
+
+        Every conditional interaction (create, update, delete, patch, and a
+        transaction's conditional entries and references) finds its target here, under
+        the caller's access filter inside the store query: a hidden resource must count
+        neither as the match (it would be returned, changed or deleted) nor towards
+        "several" (412 would reveal it), so it behaves as if it did not exist."""
         limited = SearchQuery(query.type, query.conditions, count=2, total=False)
         access = self.gate.query_filter(w.principal, query.type)
         return w.uow.search(limited, access).matches
@@ -333,6 +384,7 @@ class Repository:
         patient = self._remember(w, written, new.version, written)
         new = replace(new, access_keys=self.gate.access_keys(written, w.uow, w.survivors))
         w.uow.write(new)
+        w.written.append((f"{new.type}/{id}", patient))
         self._rekey(w, written, patient)
         for rule in self.rules.get(new.type, ()):
             previous = orjson.loads(current.body) if current and not current.deleted else None

@@ -40,6 +40,8 @@ def process(ctx: Context, req: FhirRequest) -> FhirResponse:
         raise errors.too_large(f"a bundle may hold at most {ctx.settings.max_bundle_entries} "
                                "entries")
     prefer_header = req.header("prefer")
+    if ctx.audit is not None:
+        ctx.audit.entered(kind)  # the route serves both: this request is one of them
     if kind == "batch":
         return _batch(ctx, raw_entries, prefer_header)
     entries = [parse_entry(ctx, i, raw, prefer_header, validate_now=True)
@@ -77,6 +79,7 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
             for entry in entries:
                 if entry.same_as is not None:
                     entry.response = replace(entry.same_as.response, status=200)
+            ctx.seal_audit(w)
             w.uow.commit()
     except errors.FhirError as error:
         raise located(error, current) from None

@@ -7,6 +7,9 @@ must allow what the request does (``server/auth/permissions.py``; 403 otherwise)
 Content negotiation happens here too (Accept and the ``fhirVersion`` parameter,
 ``_format``), and so does the one R4 check: a response to an R4 client is refused with
 406 unless everything in it can be served as R4 (``server/api/versions.py``).
+
+Every request but the public ones is audited (``server/audit/recorder.py``): its event is
+stored before the response leaves, whatever the outcome (a 401 included).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from server import errors
-from server.access import ANONYMOUS
+from server.access import ANONYMOUS, Principal
 from server.api import (  # noqa: F401 (routes)
+    audit,
     bundle,
     history,
     ig,
@@ -33,6 +37,7 @@ from server.api.ig import asks_for_package
 from server.api.outcome import error_response
 from server.api.router import Context, FhirRequest, FhirResponse, dispatch
 from server.api.versions import R4, R4B, check_servable, media_type, requested_version
+from server.audit.recorder import AuditRecord
 from server.auth.permissions import authorize
 from server.auth.resource import principal_of
 
@@ -45,20 +50,34 @@ _FORMATS = {"json", "application/json", "application/fhir+json"}
 @blueprint.route("/fhir/<path:path>", methods=_METHODS)
 def fhir(path: str) -> Response:
     services = current_app.extensions["amparo"]
-    base = base_url(services)
     public = path == "metadata" and request.method in ("GET", "HEAD")
-    principal = ANONYMOUS if public else principal_of(services.auth.verifier,
-                                                      request.headers, base)
-    version = _negotiate(path)
+    if public:
+        return _serve(services, path, ANONYMOUS, None)
+    record = AuditRecord(ANONYMOUS, query=request.query_string.decode() or None)
+    response = _serve(services, path, None, record)
+    # no response leaves before its audit event is stored (a write stored it already)
+    services.auditor.finish(record, response.status_code)
+    return response
+
+
+def _serve(services, path: str, principal: Principal | None,
+           record: AuditRecord | None) -> Response:
+    version = R4B
     try:
+        base = base_url(services)
+        if principal is None:
+            principal = principal_of(services.auth.verifier, request.headers, base)
+            record.principal = principal
+        version = _negotiate(path)
         ctx = Context(services.repo, services.settings, principal, base, version,
-                      authorize_entry=None if public else lambda entry: authorize(
-                          principal, entry, services.settings, base))
+                      authorize_entry=None if record is None else lambda entry: authorize(
+                          principal, entry, services.settings, base), audit=record,
+                      flush_audit=services.auditor.flush)
         req = FhirRequest(request.method, path, list(request.args.items(multi=True)),
                           request.headers,
                           request.get_data(cache=False) if request.method in
                           ("POST", "PUT", "PATCH") else None, request.content_type)
-        if not public:
+        if record is not None:
             authorize(principal, req, services.settings, base)
         if version == R4 and req.raw and _is_json(req.content_type):
             # refuse before writing what could not be answered as R4

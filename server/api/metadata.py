@@ -14,9 +14,10 @@ from importlib.metadata import version as package_version
 
 import orjson
 
+from server.api import audit
 from server.api.router import Context, FhirRequest, FhirResponse, route, routes
 from server.api.versions import R4, RELEASES, r4_resource_types
-from server.api.write import READ_ONLY_TYPES
+from server.api.write import NOT_WRITABLE
 from server.search.definitions import params_for, resource_types
 from server.search.parse import supported_params
 from server.search.parse_values import modifiers
@@ -121,7 +122,7 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
             if notes:
                 entry["documentation"] = ". ".join(notes)
         search.append(entry)
-    read_only = type in READ_ONLY_TYPES
+    read_only = type in NOT_WRITABLE
     if read_only:  # read, vread, search and history only (server.api.write)
         interactions = [code for code in interactions if code not in _WRITES]
     out = {
@@ -143,6 +144,11 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
     operations = _operations(type)
     if operations:
         out["operation"] = operations
+    if type == audit.TYPE:  # the trail is served apart (server/api/audit.py)
+        out.update(audit.CAPABILITY)
+        out["searchParam"] = [{k: v for k, v in entry.items() if k != "documentation"}
+                              for entry in search if entry["name"] in audit.SEARCHED
+                              or entry["name"] in ("_count", "_total")]
     for key in ("searchInclude", "searchRevInclude"):
         if not out[key]:
             del out[key]

@@ -17,6 +17,7 @@ from server import errors
 from server.access import Principal
 from server.api.body import parse_json
 from server.api.versions import R4B, body_version
+from server.audit.recorder import AuditRecord
 from server.config import Settings
 from server.repository import Repository, Write
 from server.search.definitions import resource_types
@@ -87,6 +88,10 @@ class Context:
     #: checks the caller's permission for one batch entry (403 in that entry's response);
     #: the edge checks everything else before dispatching (``server/auth/permissions``)
     authorize_entry: Callable[[FhirRequest], None] | None = None
+    #: the request's audit (None: an internal call, which keeps no trail)
+    audit: AuditRecord | None = None
+    #: moves this process's spooled audit events into the trail (an auditor's search)
+    flush_audit: Callable[[], None] | None = None
 
     @property
     def reader(self) -> Reader | None:
@@ -100,7 +105,13 @@ class Context:
             return
         with self.repo.write(self.principal) as w:
             yield w
+            self.seal_audit(w)
             w.uow.commit()
+
+    def seal_audit(self, w: Write) -> None:
+        """Append the audit event of what ``w`` wrote to ``w``'s unit, before it commits."""
+        if self.audit is not None and w.written:
+            self.audit.seal_into(w.uow, w.at, w.written)
 
 
 Handler = Callable[..., FhirResponse]
@@ -150,7 +161,7 @@ def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
         if candidate.method == method:
             params = _match(candidate.pattern, segments)
             if params is not None:
-                return candidate.handler(ctx, req, **params)
+                return _run(ctx, req, candidate, params)
     allowed: set[str] = set()
     for candidate in candidates:
         try:
@@ -164,6 +175,18 @@ def dispatch(ctx: Context, req: FhirRequest) -> FhirResponse:
         raise errors.method_not_allowed(
             f"{req.method} is not allowed here; allowed: {', '.join(sorted(allowed))}")
     raise errors.not_found(f"no FHIR endpoint at '{req.path[:100]}'")
+
+
+def _run(ctx: Context, req: FhirRequest, route: Route, params: dict[str, str]) -> FhirResponse:
+    if ctx.audit is None:
+        return route.handler(ctx, req, **params)
+    ctx.audit.entering(route.interaction)
+    try:
+        response = route.handler(ctx, req, **params)
+        ctx.audit.returned(response.version)
+        return response
+    finally:
+        ctx.audit.leaving()
 
 
 def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:

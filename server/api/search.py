@@ -34,6 +34,11 @@ def search_type(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
 
 @route("POST", ":type/_search", "search-type", "type")
 def search_type_post(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
+    return run_search(ctx, req, type, form_params(req))
+
+
+def form_params(req: FhirRequest) -> list[tuple[str, str]]:
+    """A POST _search's parameters: the URL's and the form body's."""
     media = (req.content_type or "").split(";")[0].strip().lower()
     params = list(req.params)
     if req.raw:
@@ -44,7 +49,7 @@ def search_type_post(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
                                 strict_parsing=False, max_num_fields=1000)
         except (UnicodeDecodeError, ValueError):
             raise errors.invalid("the form body is not valid") from None
-    return run_search(ctx, req, type, params)
+    return params
 
 
 def run_search(ctx: Context, req: FhirRequest, type: str,

@@ -28,6 +28,8 @@ JSON_PATCH = "application/json-patch+json"
 #: loads them. The CapabilityStatement lists no write interaction for them.
 READ_ONLY_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
                              "SearchParameter"})
+#: Every type no API call writes: the conformance resources and the audit trail.
+NOT_WRITABLE = READ_ONLY_TYPES | {"AuditEvent"}
 #: What a read-only type's URLs still accept (RFC 9110: a 405 names them in ``Allow``).
 READ_ONLY_ALLOW = "GET, HEAD"
 
@@ -43,6 +45,12 @@ def refuse_read_only(type: str | None, method: str, allow_header: bool = True) -
     refuses to delete resources of a type as a blanket policy returns 405; the
     CapabilityStatement does not list the interaction).
     """
+    if type == "AuditEvent":
+        raise errors.FhirError(
+            405, "not-supported",
+            f"the audit trail is append-only ({method} is not allowed): the server writes "
+            "an AuditEvent for every interaction, and nobody changes or removes one",
+            headers={"Allow": READ_ONLY_ALLOW} if allow_header else None)
     if type in READ_ONLY_TYPES:
         raise errors.FhirError(
             405, "not-supported",

@@ -16,21 +16,28 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["GENESIS", "SEAL", "ChainBreak", "seal", "sealed_hash", "verify"]
+__all__ = ["GENESIS", "SEAL", "ChainBreak", "matches_seal", "seal", "seal_of", "sealed_hash",
+           "verify"]
 
 SEAL = "https://fhir.amparo.cl/StructureDefinition/ext-sello-auditoria"
 #: The "previous hash" of the first event.
 GENESIS = "0" * 64
 _UNSEALED = ("id", "meta")
+#: Why a trail breaks (``ChainBreak.reason``), shared with ``trail.verify``.
+NO_SEAL = "the event carries no seal"
+NOT_FOLLOWING = "the event does not follow the one before it (an event was removed or reordered)"
+ALTERED = "the event's content does not match its seal (it was altered)"
 
 
 @dataclass(frozen=True)
 class ChainBreak:
     """Where a trail stops being intact: the position of the first event that does not
-    follow from the one before it, and why."""
+    follow from the one before it, why, and that event's id when there is one (a
+    removed event has none)."""
 
     position: int
     reason: str
+    id: str | None = None
 
 
 def seal(event: dict, previous: str) -> dict:
@@ -43,8 +50,24 @@ def seal(event: dict, previous: str) -> dict:
 
 def sealed_hash(event: dict) -> str | None:
     """The hash an event was sealed with (None if it carries no seal)."""
+    found = seal_of(event)
+    return found[1] if found is not None else None
+
+
+def seal_of(event: dict) -> tuple[str, str] | None:
+    """(the previous hash, the event's hash) its seal states; None without a seal."""
     value = _seal_value(event)
-    return value.split(":", 1)[1] if value and ":" in value else None
+    if not isinstance(value, str) or ":" not in value:
+        return None
+    linked, digest = value.split(":", 1)
+    return linked, digest
+
+
+def matches_seal(event: dict, sealed: tuple[str, str]) -> bool:
+    """Whether the content of ``event`` is still what ``sealed`` (its ``seal_of``)
+    was computed over: False once anything but its ``id`` and ``meta`` changed."""
+    linked, digest = sealed
+    return _digest(_unsealed(event), linked) == digest
 
 
 def verify(events: Iterable[dict], genesis: str = GENESIS) -> ChainBreak | None:
@@ -52,17 +75,14 @@ def verify(events: Iterable[dict], genesis: str = GENESIS) -> ChainBreak | None:
     ``genesis``); else the first break."""
     previous = genesis
     for position, event in enumerate(events):
-        value = _seal_value(event)
-        if value is None or ":" not in value:
-            return ChainBreak(position, "the event carries no seal")
-        linked, digest = value.split(":", 1)
-        if linked != previous:
-            return ChainBreak(position, "the event does not follow the one before it "
-                                        "(an event was removed or reordered)")
-        if _digest(_unsealed(event), previous) != digest:
-            return ChainBreak(position, "the event's content does not match its seal "
-                                        "(it was altered)")
-        previous = digest
+        sealed = seal_of(event)
+        if sealed is None:
+            return ChainBreak(position, NO_SEAL, event.get("id"))
+        if sealed[0] != previous:
+            return ChainBreak(position, NOT_FOLLOWING, event.get("id"))
+        if not matches_seal(event, sealed):
+            return ChainBreak(position, ALTERED, event.get("id"))
+        previous = sealed[1]
     return None
 
 

@@ -7,8 +7,8 @@ with each resource's current version. The target's highest seq tells where an ea
 run stopped, so an interrupted copy is resumed by running it again, never doubled.
 A target is accepted only when it is empty or holds an earlier copy of this source
 (its first and last versions are the source's versions at the same seq). At the end
-the outbox consumers' positions are copied and the counts compared: versions, and
-current resources in all and per type.
+the outbox consumers' positions and the audit trail are copied and the counts
+compared: versions, and current resources in all and per type.
 """
 
 from __future__ import annotations
@@ -58,9 +58,25 @@ def migrate(source: Store, target: Store, batch: int = 1000,
     consumers = source.consumers()
     for name, position in consumers.items():
         target.outbox_ack(name, position)
+    copy_audit_head(source, target)
     versions_count, resources, by_type = check_counts(source, target)
     return MigrationReport(copied, resumed_after, versions_count, resources, by_type,
                            consumers)
+
+
+def copy_audit_head(source: Store, target: Store, batch: int = 1000) -> None:
+    """Copy the audit trail (its entries and head) onto the target, resuming after the
+    target's last entry: without it ``amparo audit verify`` on the copy would fail."""
+    head = source.audit_head()
+    after = target.audit_head()[0]
+    while True:
+        entries = [e for e in source.audit_entries(after, batch) if e.position <= head[0]]
+        if not entries:
+            break
+        target.import_audit(entries)
+        after = entries[-1].position
+    if target.audit_head() != head:
+        target.import_audit([], head)
 
 
 def _identity(copied: CopiedVersion) -> tuple:

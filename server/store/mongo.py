@@ -11,11 +11,15 @@ Collections (``docs/deployment.md`` says how to shard them):
 - ``outbox``: one event per committed version, ``_id`` its position in commit order;
   ``outbox_consumers``: each consumer's acknowledged position; ``leases``.
 - ``clients``, ``jtis``, ``signing_keys``: the auth registry (``mongo_auth.py``).
+- ``audit``: the audit trail, one lean document per entry, ``_id`` its position
+  (``mongo_audit.py``).
 - ``counters``: the ``writer`` document, which every unit of work updates first inside
   its transaction. Two transactions writing one document conflict, so holding it
   serialises units of work across processes and machines (the port's "units of work
   are serialised"), and the rid, seq and outbox positions it hands out follow commit
-  order.
+  order. It also holds the audit trail's head (``audit_count``, ``audit_hash``):
+  read when the unit takes the document and written back with its counters, so the head
+  moves with the unit's audit entries and two units can never chain to the same entry.
 
 A unit of work is a multi-document transaction: all its writes commit together or not
 at all. MongoDB runs transactions only on a replica set or a sharded cluster; on a
@@ -43,12 +47,15 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import mongo_auth, mongo_copy, mongo_lease, mongo_reindex
+from server.store import mongo_audit, mongo_auth, mongo_copy, mongo_lease, mongo_reindex
 from server.store.mongo_documents import index_fields
 from server.store.mongo_search import BODY, Searcher, stored
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
     CopiedVersion,
     HistoryPage,
     IndexUpdate,
@@ -65,7 +72,7 @@ from server.store.port import (
 
 DEFAULT_DATABASE = "amparo"
 COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters",
-               "clients", "jtis", "signing_keys")
+               "clients", "jtis", "signing_keys", mongo_audit.COLLECTION)
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
 LOCK_TIMEOUT = 60.0
@@ -164,6 +171,7 @@ class MongoStore(Store):
         for name, keys, unique in VERSION_INDEXES:
             self.db.versions.create_index(keys, name=name, unique=unique)
         mongo_auth.init(self.db)
+        mongo_audit.init(self.db)
         self.db.counters.update_one(
             {"_id": WRITER},
             {"$setOnInsert": {"rid": 0, "seq": 0, "position": 0, "lock": 0}}, upsert=True)
@@ -253,6 +261,31 @@ class MongoStore(Store):
     def signing_keys(self) -> list[SigningKey]:
         with self._reading():
             return mongo_auth.signing_keys(self.db)
+
+    # -- the audit trail (mongo_audit.py) ----------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        with self._reading():
+            doc = self.db.counters.find_one({"_id": WRITER}, mongo_audit.HEAD_FIELDS)
+        return mongo_audit.head(doc)
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
+        with self._reading():
+            return mongo_audit.entries(self.db, after, limit)
+
+    def audit_entry(self, id: str) -> AuditEntry | None:
+        with self._reading():
+            return mongo_audit.entry(self.db, id)
+
+    def audit_search(self, query: AuditQuery) -> AuditPage:
+        with self._reading():
+            return mongo_audit.search(self.db, query)
+
+    def import_audit(self, entries: list[AuditEntry],
+                     head: tuple[int, str] | None = None) -> None:
+        with self.unit_of_work() as uow:  # atomic, and serialised with the appends
+            uow.import_audit(entries, head)
+            uow.commit()
 
     # -- reindexing (mongo_reindex.py) ------------------------------------------------
 
@@ -371,7 +404,8 @@ def _begin(db, session, timeout: float = LOCK_TIMEOUT) -> MongoUnitOfWork:
 class MongoUnitOfWork(Searcher, UnitOfWork):
     """Writes go to MongoDB at once, inside the session's transaction (so the unit's
     own reads and searches see them, and nobody else does until commit); the writer
-    document's counters are kept here and written back on commit."""
+    document's counters, the audit head among them, are kept here and written back on
+    commit, right after the unit's audit entries are inserted (``mongo_audit.py``)."""
 
     def __init__(self, db, session, counters: dict | None):
         super().__init__(db.resources, db.versions, session)
@@ -381,6 +415,9 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
         self.rid = counters.get("rid", 0)
         self.seq = counters.get("seq", 0)
         self.position = counters.get("position", 0)
+        self.audit = mongo_audit.head(counters)
+        self._audit_moved = False
+        self._audit_docs: list[dict] = []  # inserted on commit, with the head
 
     def read(self, type: str, id: str) -> StoredVersion | None:
         doc = self.resources.find_one({"_id": f"{type}/{id}"}, BODY, session=self.session)
@@ -447,6 +484,22 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
                                           {"$set": fields}, session=self.session)
         return found.matched_count == 1
 
+    def audit_head(self) -> tuple[int, str]:
+        return self.audit
+
+    def append_audit(self, entry: AuditEntry, hash: str) -> None:
+        self._audit_docs.append(mongo_audit.document(entry))
+        self.audit = (entry.position, hash)  # written with the counters on commit
+        self._audit_moved = True
+
+    def import_audit(self, entries: list[AuditEntry], head: tuple[int, str] | None) -> None:
+        """``Store.import_audit`` in this unit: the entries not there yet, and the head
+        when given."""
+        self._audit_docs.extend(mongo_audit.absent(self.db, entries, self.session))
+        if head is not None:
+            self.audit = head
+            self._audit_moved = True
+
     def commit(self) -> None:
         """Keep this unit's writes; they become visible when the block ends."""
         self.committed = True
@@ -457,10 +510,12 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
         _commit(self.session)
 
     def _save_counters(self) -> None:
-        self.db.counters.update_one(
-            {"_id": WRITER},
-            {"$set": {"rid": self.rid, "seq": self.seq, "position": self.position}},
-            upsert=True, session=self.session)
+        mongo_audit.insert(self.db, self._audit_docs, self.session)
+        counters = {"rid": self.rid, "seq": self.seq, "position": self.position}
+        if self._audit_moved:
+            counters["audit_count"], counters["audit_hash"] = self.audit
+        self.db.counters.update_one({"_id": WRITER}, {"$set": counters}, upsert=True,
+                                    session=self.session)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,16 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   processes racing with one jti exactly one gets True; expired ones may be purged.
   ``add_signing_key`` stores a signing key (its ``kid`` unique); ``signing_keys`` lists
   every stored key, newest first.
+- The audit trail (``server/audit/trail.py``) is not made of resource versions: every
+  request writes an event, so an event is one lean record (``AuditEntry``: its sealed
+  JSON and the few values auditors search on), not a version with a search index,
+  history, access keys and an outbox event. ``UnitOfWork.append_audit`` stores the
+  next entry and moves the trail's head (how many entries, the last one's hash), which
+  is kept apart from the entries so that removing entries at the tail shows;
+  ``audit_head`` reads it (``(0, AUDIT_GENESIS)`` before the first). Both commit with
+  the unit's writes or not at all, and since units are serialised, two units never
+  chain to the same entry. ``audit_search`` pages newest first; ``audit_entries`` reads
+  the trail in position order (``amparo audit verify``); ``import_audit`` copies one.
 """
 
 from __future__ import annotations
@@ -61,6 +71,55 @@ from typing import NamedTuple
 
 from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
+
+#: The "previous hash" of the first audit event: ``server.audit.chain.GENESIS``, repeated
+#: here so that the store does not depend on the audit package (a test keeps them equal).
+AUDIT_GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event of the audit trail as stored: ``body`` its sealed AuditEvent JSON,
+    ``position`` its place in the chain (1-based), and what auditors search on: the
+    survivor (``Patient/<id>``), the institution (``Organization/<id>``), the client,
+    the asserted user, the purpose of use and the outcome code."""
+
+    position: int
+    id: str
+    recorded_us: int
+    body: bytes
+    patient: str | None = None
+    institution: str | None = None
+    client: str | None = None
+    user: str | None = None
+    purpose: str | None = None
+    outcome: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """An auditor's search: every given field must match (a tuple: any of its values);
+    ``since_us``/``until_us`` bound ``recorded`` (inclusive, exclusive). Newest first;
+    ``before`` is the cursor (the last position of the previous page)."""
+
+    patient: tuple[str, ...] = ()
+    institution: tuple[str, ...] = ()
+    client: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+    purpose: tuple[str, ...] = ()
+    outcome: tuple[str, ...] = ()
+    since_us: int | None = None
+    until_us: int | None = None
+    count: int = 20
+    before: int | None = None
+    total: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    total: int | None = None
+    next_cursor: int | None = None
 
 
 class StoredVersion(NamedTuple):
@@ -236,6 +295,22 @@ class Reader(ABC):
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         """Versions newest first, for one resource, one type or the whole system."""
 
+    def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
+        """The current version of ``type/id`` when ``access`` lets it through (``readable``),
+        else None, as if it did not exist: a read by id. Adapters may do it in one query."""
+        found = self.read(type, id)
+        if found is None or access.keys is None or self.readable(type, id, access):
+            return found
+        return None
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        """Whether the current version of ``type/id`` (its last content's keys when it is
+        deleted) is one ``access`` lets through: the access gate's check of one id. An
+        adapter answers it with one indexed probe; this default asks for its history."""
+        if access.keys is None:
+            return True
+        return bool(self.history(HistoryQuery(type, id, count=1), access).versions)
+
 
 class UnitOfWork(Reader):
     """One atomic write (see the module contract). Rolls back unless ``commit()``.
@@ -266,6 +341,16 @@ class UnitOfWork(Reader):
         """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
         it back). With ``lease``, first check it is still held with its token; raise
         ``LeaseLost`` (acknowledging nothing) if not."""
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str]:
+        """The audit trail's head as this unit sees it: (events chained, the last one's
+        hash), or ``(0, AUDIT_GENESIS)`` before the first; this unit's moves included."""
+
+    @abstractmethod
+    def append_audit(self, entry: AuditEntry, hash: str) -> None:
+        """Store ``entry`` (its position the head's count plus one) and move the head to
+        it (``hash``: its seal's), with this unit's writes."""
 
 
 class Store(Reader):
@@ -305,6 +390,30 @@ class Store(Reader):
     @abstractmethod
     def count(self, type: str | None = None) -> int:
         """Number of current, non-deleted resources (of one type, or all)."""
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str]:
+        """The committed audit trail head (``UnitOfWork.audit_head``): what
+        ``server/audit/trail.py`` verifies the stored events against."""
+
+    @abstractmethod
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
+        """Up to ``limit`` stored entries in the store's order of positions, from the
+        first whose stored position is greater than ``after``."""
+
+    @abstractmethod
+    def audit_entry(self, id: str) -> AuditEntry | None:
+        """The entry whose id is ``id``."""
+
+    @abstractmethod
+    def audit_search(self, query: AuditQuery) -> AuditPage:
+        """The entries matching ``query``, newest first, a page at a time."""
+
+    @abstractmethod
+    def import_audit(self, entries: list[AuditEntry],
+                     head: tuple[int, str] | None = None) -> None:
+        """Copy entries of another store's trail as they are (an entry already there is
+        left), and set the head when given (a store copy, ``server/store/migrate.py``)."""
 
     # -- copying a whole store (see the module contract) --------------------------------
 

@@ -161,3 +161,33 @@ CREATE TABLE IF NOT EXISTS signing_key (
     private_jwk TEXT    NOT NULL,
     created_us  INTEGER NOT NULL
 );
+
+-- the audit trail's head (server/store/sqlite_audit.py, server/audit/trail.py): how many
+-- AuditEvents are chained and the last one's hash, one row, moved in the unit of work
+-- that appends; kept apart from the events so that a truncated tail shows.
+CREATE TABLE IF NOT EXISTS audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    count INTEGER NOT NULL,
+    hash  TEXT    NOT NULL
+);
+
+-- the audit trail's events (server/store/sqlite_audit.py): one lean row per event, the
+-- sealed AuditEvent JSON and the values auditors search on; the position in the chain
+-- is the key, so the trail is read in order.
+CREATE TABLE IF NOT EXISTS audit_event (
+    position    INTEGER PRIMARY KEY,
+    id          TEXT    NOT NULL,
+    recorded_us INTEGER NOT NULL,
+    body        BLOB    NOT NULL,
+    patient     TEXT,
+    institution TEXT,
+    client      TEXT,
+    user_id     TEXT,
+    purpose     TEXT,
+    outcome     TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS audit_event_id ON audit_event (id);
+CREATE INDEX IF NOT EXISTS audit_event_patient ON audit_event (patient, position)
+    WHERE patient IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_event_institution ON audit_event (institution, position);
+CREATE INDEX IF NOT EXISTS audit_event_recorded ON audit_event (recorded_us);

@@ -32,10 +32,20 @@ from pathlib import Path
 
 from server.search.index import ResourceIndex
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import sqlite_auth, sqlite_copy, sqlite_lease, sqlite_reindex, sqlite_search
+from server.store import (
+    sqlite_audit,
+    sqlite_auth,
+    sqlite_copy,
+    sqlite_lease,
+    sqlite_reindex,
+    sqlite_search,
+)
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
     CopiedVersion,
     HistoryPage,
     IndexUpdate,
@@ -74,6 +84,7 @@ _BUFFERED = {
     **_INDEX_INSERTS,
     "access": "INSERT INTO resource_access (key, rid) VALUES (?, ?)",
     "outbox": "INSERT INTO outbox (type, id, version, method, at) VALUES (?,?,?,?,?)",
+    "audit": sqlite_audit.INSERT,
 }
 _IN_LIST = 500  # rids per IN (...) list, well below SQLite's variable limit
 _INDEX_TABLES = ("idx_token", "idx_string", "idx_reference", "idx_date", "idx_number",
@@ -110,6 +121,27 @@ class _SqliteReads:
 
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         return sqlite_search.history(self._conn(), query, access)
+
+    def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
+        if access.keys is None:
+            return self.read(type, id)
+        keys = sorted(access.keys)
+        row = self._conn().execute(
+            _READ_CURRENT + " AND EXISTS (SELECT 1 FROM resource_access a WHERE a.rid = r.rid "
+            f"AND a.key IN ({','.join('?' * len(keys))}))", (type, id, *keys)).fetchone()
+        if row is None:
+            return None
+        return StoredVersion(type, id, row[1], row[2], bool(row[3]), row[4], row[5])
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        if access.keys is None:
+            return True
+        keys = sorted(access.keys)
+        row = self._conn().execute(
+            "SELECT 1 FROM resource r JOIN resource_access a ON a.rid = r.rid "
+            f"WHERE r.type = ? AND r.id = ? AND a.key IN ({','.join('?' * len(keys))}) "
+            "LIMIT 1", (type, id, *keys)).fetchone()
+        return row is not None
 
 
 class SqliteStore(_SqliteReads, Store):
@@ -229,6 +261,26 @@ class SqliteStore(_SqliteReads, Store):
             "INSERT INTO outbox_consumer (name, position) VALUES (?, ?) ON CONFLICT (name) "
             "DO UPDATE SET position = max(position, excluded.position)", (consumer, position))
 
+    # -- the audit trail (sqlite_audit.py) -------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        return sqlite_audit.head(self._conn())
+
+    def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
+        return sqlite_audit.entries(self._conn(), after, limit)
+
+    def audit_entry(self, id: str) -> AuditEntry | None:
+        return sqlite_audit.entry(self._conn(), id)
+
+    def audit_search(self, query: AuditQuery) -> AuditPage:
+        return sqlite_audit.search(self._conn(), query)
+
+    def import_audit(self, entries: list[AuditEntry],
+                     head: tuple[int, str] | None = None) -> None:
+        with self.unit_of_work() as uow:
+            sqlite_audit.import_entries(uow.conn, entries, head)
+            uow.commit()
+
     # -- leases (sqlite_lease.py) ------------------------------------------------------
 
     def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> Lease | None:
@@ -334,6 +386,8 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         self.conn = conn
         self.committed = False
         self._pending: dict[str, list[tuple]] = {}
+        self._audit: tuple[int, str] | None = None  # the head, read once per unit
+        self._head_moved = False
 
     def _conn(self) -> sqlite3.Connection:
         return self.conn
@@ -345,6 +399,14 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         self._flush()  # the filter reads this unit's buffered access keys
         return sqlite_search.history(self.conn, query, access)
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        self._flush()  # this unit's buffered access keys may be the resource's
+        return super().readable(type, id, access)
+
+    def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
+        self._flush()
+        return super().read_visible(type, id, access)
 
     def write(self, version: NewVersion) -> None:
         conn = self.conn
@@ -417,6 +479,9 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         for kind, rows in self._pending.items():
             self.conn.executemany(_BUFFERED[kind], rows)
         self._pending = {}
+        if self._head_moved:
+            sqlite_audit.set_head(self.conn, *self._audit)
+            self._head_moved = False
 
     def commit(self) -> None:
         """Keep this unit's writes: they commit with its group (``sqlite_commit.py``)."""
@@ -425,3 +490,14 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
 
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         sqlite_lease.ack(self.conn, consumer, position, lease)
+
+    def audit_head(self) -> tuple[int, str]:
+        if self._audit is None:
+            self._audit = sqlite_audit.head(self.conn)
+        return self._audit
+
+    def append_audit(self, entry: AuditEntry, hash: str) -> None:
+        # buffered like index rows: one insert for many events, the head moved once
+        self._pending.setdefault("audit", []).append(sqlite_audit.row(entry))
+        self._audit = (entry.position, hash)
+        self._head_moved = True

@@ -322,3 +322,43 @@ def test_reindex_rebuilds_lost_index_values_and_prints_a_summary(tmp_path):
     unknown = run("reindex", "--store", "sqlite:///r.db", "--type", "Nope", cwd=tmp_path)
     assert unknown.returncode == 1
     assert "Nope" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_audit_verify_exits_0_on_an_intact_trail_and_1_at_its_first_break(tmp_path):
+    import sqlite3
+
+    from server import clock
+    from server.audit.events import Interaction, audit_event
+    from server.audit.trail import append
+    from server.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = open_store(url)
+    store.init()
+    ids = []
+    with store.unit_of_work() as uow:
+        for i in range(3):
+            event = audit_event(Interaction("read", (f"Observation/{i}",), "Patient/p"),
+                                recorded="2026-11-28T10:00:00-03:00", permitted=True,
+                                client_id="cliente", institution="Organization/cdm")
+            ids.append(append(uow, event, clock.now()))
+        uow.commit()
+    store.close()
+    intact = run("audit", "verify", "--store", url, cwd=tmp_path)
+    assert intact.returncode == 0, intact.stderr
+    assert intact.stdout.strip() == "audit trail intact: 3 events checked, head at position 3"
+    with sqlite3.connect(tmp_path / "audit.db") as db:  # change the second event's outcome
+        db.execute("UPDATE audit_event SET body = CAST(replace(CAST(body AS TEXT), "
+                   "'\"outcome\":\"0\"', '\"outcome\":\"4\"') AS BLOB) WHERE id = ?",
+                   (ids[1],))
+    broken = run("audit", "verify", cwd=tmp_path, env={"AMPARO_STORE": url})
+    assert broken.returncode == 1
+    assert broken.stdout.startswith(f"audit trail broken at position 2 (AuditEvent/{ids[1]})")
+    assert "altered" in broken.stdout and "Traceback" not in broken.stderr
+
+
+def test_audit_verify_of_a_store_that_does_not_exist_fails_with_a_message(tmp_path):
+    result = run("audit", "verify", "--store", "sqlite:///nowhere.db", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "amparo: audit verify" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "nowhere.db").exists()

@@ -1,89 +1,18 @@
 """The access gate enforces the consent library over real HTTP: several institutions'
 clients (registered like ``tests/server/auth/``) on one live server whose store holds
-the institutions ``amparo init`` loads, each reading the same survivor's record."""
+the institutions ``amparo init`` loads, each reading the same survivor's record
+(fixtures: ``conftest.py``; clients: ``institutions.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-import requests
-
 from server.access import AUTHOR_SYSTEM
-from server.config import Settings
-from server.loading import load_bundles
-from server.synth import institutions_bundle
-from tests.conftest import FHIR_JSON, GENERIC, LiveServer, TestClient, serve
-
-WOMENS_CENTRE = "centro-de-la-mujer-13101"  # authors the record
-POLICE = "carabineros-13101"  # outside the case, then on it
-HOTLINE = "linea-1455"  # a care service she may object to
-PROSECUTOR = "fiscalia-13101"  # never on the case
-
-
-@pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    for server in serve(Settings(store=db_url, profiles=GENERIC)):
-        store = server.app.extensions["amparo"].store
-        load_bundles(store, server.app.extensions["amparo"].settings, [institutions_bundle()])
-        yield server
-
-
-class Institution:
-    """A client of ``org`` holding a token for ``purpose`` (``justification`` for BTG)."""
-
-    def __init__(self, live: LiveServer, org: str, purpose: str,
-                 justification: str | None = None):
-        store = live.app.extensions["amparo"].store
-        client = TestClient(store, live.base, purposes=(purpose,), org=org)
-        data = {"grant_type": "client_credentials", "scope": "system/*.cruds",
-                "purpose_of_use": purpose}
-        if justification:
-            data["justification"] = justification
-        answer = requests.post(live.url("auth/token"), auth=(client.client_id, client.secret),
-                               data=data, timeout=30)
-        assert answer.status_code == 200, answer.text
-        self.live = live
-        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}",
-                        "Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
-
-    def get(self, path: str, **params) -> requests.Response:
-        return requests.get(self.live.url(path), params=params, headers=self.headers,
-                            timeout=30)
-
-    def post(self, path: str, body: dict) -> requests.Response:
-        return requests.post(self.live.url(path), json=body, headers=self.headers, timeout=30)
-
-    def put(self, path: str, body: dict) -> requests.Response:
-        return requests.put(self.live.url(path), json=body, headers=self.headers, timeout=30)
-
-    def delete(self, path: str) -> requests.Response:
-        return requests.delete(self.live.url(path), headers=self.headers, timeout=30)
-
-    def create(self, body: dict) -> dict:
-        answer = self.post(body["resourceType"], body)
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def ids(self, path: str, **params) -> set[str]:
-        answer = self.get(path, **params)
-        assert answer.status_code == 200, answer.text
-        return {e["resource"]["id"] for e in answer.json().get("entry", [])
-                if e["resource"]["resourceType"] != "OperationOutcome"}
-
-    def total(self, path: str, **params) -> int:
-        return self.get(path, _total="accurate", **params).json()["total"]
-
-
-@pytest.fixture
-def record(live):
-    """A survivor's record written by the women's centre: her Patient and an incident."""
-    centre = Institution(live, WOMENS_CENTRE, "TREAT")
-    her = centre.create({"resourceType": "Patient", "name": [{"family": "Reservada"}]})
-    incident = centre.create({"resourceType": "Observation", "status": "final",
-                              "code": {"text": "incidente"},
-                              "subject": {"reference": f"Patient/{her['id']}"}})
-    return centre, her, incident
+from tests.server.access.institutions import (
+    HOTLINE,
+    POLICE,
+    PROSECUTOR,
+    WOMENS_CENTRE,
+    Institution,
+)
 
 
 def test_the_author_is_tagged_on_create_and_kept_when_a_client_sends_another(live, record):

@@ -4,7 +4,9 @@ mongomock (no MongoDB server runs on CI; mongomock stands in for it).
 
 A copy must be indistinguishable from its source: every version with its seq,
 timestamps and outbox position, the current versions' index values (searches answer
-the same) and access keys, the consumers' positions; and the copy goes on from there.
+the same) and access keys, the consumers' positions, the audit trail (its entries and
+head, so that ``amparo audit verify`` passes on the copy); and the copy goes on from
+there.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import orjson
 import pytest
 
 from server import clock
+from server.audit.events import Interaction, audit_event
+from server.audit.trail import MISSING, append, check, verify
 from server.search.extract import extract
 from server.search.parse import parse_search
 from server.search.query import HistoryQuery
 from server.store import UNRESTRICTED, AccessFilter, NewVersion, Store, open_store
 from server.store.migrate import MigrationError, check_counts, migrate
-from server.store.port import CopiedVersion
+from server.store.port import AuditEntry, CopiedVersion
 from tests.stores import drop_store, new_store_url
 
 ALL = 10**9
@@ -62,9 +66,28 @@ def patient(id: str, value: str, family: str = "Rojas", born: str = "1990-04-02"
             "name": [{"family": family}], "birthDate": born}
 
 
+def audit(store: Store, *units: int) -> None:
+    """Append audit events through the trail, ``units[k]`` of them in the k-th unit."""
+    for size in units:
+        with store.unit_of_work() as uow:
+            for _ in range(size):
+                n = uow.audit_head()[0] + 1
+                event = audit_event(Interaction("read", (f"Patient/p{n % 3}",),
+                                                f"Patient/p{n % 3}"),
+                                    recorded="2026-11-28T10:00:00-03:00", permitted=n % 4 > 0,
+                                    client_id="cliente", institution="Organization/cdm",
+                                    purpose="BTG" if n % 5 == 0 else "TREAT")
+                append(uow, event, clock.now())
+            uow.commit()
+
+
+def trail(store: Store) -> tuple[tuple[int, str], list[AuditEntry]]:
+    return store.audit_head(), store.audit_entries(0, ALL)
+
+
 def populate(store: Store) -> None:
     """History, deletes, a resurrection, every kind of index value, two institutions'
-    access keys, and two outbox consumers."""
+    access keys, two outbox consumers and an audit trail."""
     put(store, patient("p1", "1", "Soto"), 1, method="POST")
     put(store, patient("p1", "1", "Soto Pérez"), 2)
     put(store, patient("p2", "2"), 1)
@@ -92,6 +115,7 @@ def populate(store: Store) -> None:
     events = store.outbox(0, ALL)
     store.outbox_ack("audit", events[4].position)
     store.outbox_ack("notify", events[-2].position)
+    audit(store, 1, 3, 2)
 
 
 QUERIES = [
@@ -125,6 +149,8 @@ def assert_same(source: Store, target: Store) -> None:
     assert target.outbox(0, ALL) == source.outbox(0, ALL)
     assert target.consumers() == source.consumers()
     assert target.last_seq() == source.last_seq()
+    assert trail(target) == trail(source) and trail(source)[0][0] > 0
+    assert check(target).intact
     found = answers(source)
     assert all(ids for ids in found[:1] + found[2:]), found  # the others find something
     assert answers(target) == found
@@ -267,3 +293,44 @@ def test_sqlite_to_mongodb_and_back_through_the_port(stores, tmp_path):
     finally:
         mongo.close()
         drop_store(url)
+
+
+# -- the audit trail ---------------------------------------------------------------------
+
+def test_the_audit_trail_is_copied_whole_and_verifies_on_the_copy(stores):
+    source, target = stores("source"), stores("target")
+    audit(source, *[3] * 9)  # 27 events, copied in trail batches of 1000
+    migrate(source, target)
+    assert trail(target) == trail(source)
+    report = check(target)
+    assert (report.intact, report.checked) == (True, 27)
+    audit(target, 1)  # the copy's trail goes on from the source's head
+    assert verify(target) is None and target.audit_head()[0] == 28
+
+
+def test_an_interrupted_trail_copy_is_completed_by_the_next_run(stores):
+    from server.store.migrate import copy_audit_head
+
+    source, target = stores("source"), stores("target")
+    audit(source, 4, 4, 4)
+    target.import_audit(source.audit_entries(0, 5))  # entries of a copy cut short, no head
+    assert target.audit_head()[0] == 0 and not check(target).intact
+    audit(source, 2)  # the source goes on meanwhile
+    copy_audit_head(source, target, batch=3)
+    assert trail(target) == trail(source) and check(target).checked == 14
+    copy_audit_head(source, target, batch=3)  # nothing left: nothing changes
+    assert trail(target) == trail(source) and verify(target) is None
+
+
+def test_a_broken_trail_is_copied_as_it_is_not_mended(stores):
+    import sqlite3
+
+    from server.store.sqlite import path_of
+
+    source, target = stores("source"), stores("target")
+    audit(source, 6)
+    with sqlite3.connect(path_of(source.url)) as conn:  # an event removed in the source
+        conn.execute("DELETE FROM audit_event WHERE position = 3")
+    migrate(source, target)
+    assert trail(target) == trail(source)
+    assert verify(target) == verify(source) and verify(target).reason == MISSING

@@ -398,19 +398,19 @@ def test_chain_follows_the_reference_type(live):
     assert ids(live, "Patient", {"_has:Observation:subject:_id": "og"}) == set()
 
 
-def test_nested_has_with_audit_events(live):
+def provenance(id: str, target: str, **fields) -> dict:
+    return {"resourceType": "Provenance", "id": id, "recorded": "2024-01-01T00:00:00Z",
+            "agent": [{"who": {"reference": "Practitioner/doc"}}],
+            "target": [{"reference": target}], **fields}
+
+
+def test_nested_has_through_provenance(live):
     put(live, patient(id="p1"))
     put(live, patient(id="p2"))
     put(live, {**observation("Patient/p1", "1"), "id": "o1"})
     put(live, {**observation("Patient/p2", "1"), "id": "o2"})
-    put(live, {"resourceType": "AuditEvent", "id": "a1",
-               "type": {"system": "http://dicom.nema.org/resources/ontology/DCM",
-                        "code": "110110"},
-               "recorded": "2024-01-01T00:00:00Z",
-               "agent": [{"who": {"reference": "Practitioner/doc"}, "requestor": True}],
-               "source": {"observer": {"reference": "Practitioner/doc"}},
-               "entity": [{"what": {"reference": "Observation/o1"}}]})
-    name = "_has:Observation:patient:_has:AuditEvent:entity:agent"
+    put(live, provenance("a1", "Observation/o1"))
+    name = "_has:Observation:patient:_has:Provenance:target:agent"
     assert ids(live, "Patient", {name: "Practitioner/doc"}) == {"p1"}
     assert ids(live, "Patient", {name: "Practitioner/other"}) == set()
     assert ids(live, "Patient", {f"{name}:Practitioner": "doc"}) == {"p1"}
@@ -447,12 +447,8 @@ def test_hidden_resources_make_no_chain_or_has_match(live):
     put(live, {**observation("Patient/secret", "1"), "id": "about-secret"})
     put(live, {**observation("Patient/open", "2"), "id": "hidden-obs", "meta": hidden})
     put(live, {**observation("Patient/open", "3"), "id": "open-obs"})
-    put(live, {"resourceType": "AuditEvent", "id": "a-hidden", "meta": hidden,
-               "type": {"code": "110110"}, "recorded": "2024-01-01T00:00:00Z",
-               "agent": [{"who": {"reference": "Practitioner/doc"}, "requestor": True}],
-               "source": {"observer": {"reference": "Practitioner/doc"}},
-               "entity": [{"what": {"reference": "Observation/open-obs"}}]})
-    nested = "_has:Observation:patient:_has:AuditEvent:entity:agent"
+    put(live, provenance("a-hidden", "Observation/open-obs", meta=hidden))
+    nested = "_has:Observation:patient:_has:Provenance:target:agent"
     cases = [
         ("Observation", {"subject:Patient.identifier": "S"}, {"about-secret"}),
         ("Observation", {"subject.identifier": "S"}, {"about-secret"}),
