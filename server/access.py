@@ -167,6 +167,19 @@ class AccessGate:
                               (consent.Obligation("redact", elements),))
         return stored._replace(body=orjson.dumps(copy))
 
+    def refusal(self, principal: Principal, action: str, resource: dict, reader: Reader,
+                survivors: dict[str, Survivor] | None = None) -> str | None:
+        """None when ``principal`` may ``action`` (update, patch, delete) ``resource``,
+        which it can see; else the reason (Spanish, from ``consent.decide``). Its author
+        institution always may; anyone else needs a grant that gives the action."""
+        if principal.internal or not self.enabled:
+            return None
+        if principal.institution is not None and author_of(resource) == principal.institution:
+            return None
+        decision = consent.decide(self.consent_principal(principal), action, resource,
+                                  self.context(resource, reader, survivors))
+        return None if decision.permit else " ".join(decision.reasons)
+
     def principal_keys(self, principal: Principal) -> frozenset[str]:
         """The keys ``principal`` holds: computed once per token and kind period (a
         token's principal is the same on each of its requests)."""

@@ -214,6 +214,8 @@ class Repository:
         current = w.uow.read(type, id)
         self._writable(w, current, type, id)
         exists = current is not None and not current.deleted
+        if exists:
+            self._changeable(w, current, "update")
         if if_none_match and exists:
             raise errors.precondition_failed(f"{type}/{id} already exists (If-None-Match: *)")
         self._check_if_match(current, if_match, type, id)
@@ -283,6 +285,7 @@ class Repository:
                                                  f"{type}/{id}")
             return Outcome(204, current)
         self._check_if_match(current, if_match, type, id)
+        self._changeable(w, current, "delete")
         previous = orjson.loads(current.body)
         patient = self._remember(w, previous, current.version + 1, None)
         version = NewVersion(type, id, current.version + 1, w.at[0], w.at[1], "DELETE", None,
@@ -321,6 +324,7 @@ class Repository:
         self._writable(w, current, type, id)
         if current.deleted:
             raise errors.gone(f"{type}/{id} was deleted")
+        self._changeable(w, current, "update")  # a patch is an update
         self._check_if_match(current, if_match, type, id)
         patched = apply_json_patch(orjson.loads(current.body), operations)
         if not isinstance(patched, dict) or patched.get("resourceType") != type \
@@ -416,6 +420,15 @@ class Repository:
         one of a resource that does not exist."""
         if current is not None and not self.gate.check(w.principal, "update", current, w.uow):
             raise errors.not_found(f"{type}/{id} is not known")
+
+    def _changeable(self, w: Write, current: StoredVersion, action: str) -> None:
+        """403 when the caller sees the resource but may not change it: only its author
+        institution does, or a grant that gives the update (the receiving institution of
+        a referral updates its task); ``AccessGate.refusal``."""
+        reason = self.gate.refusal(w.principal, action, orjson.loads(current.body), w.uow,
+                                   w.survivors)
+        if reason is not None:
+            raise errors.FhirError(403, "forbidden", f"{current.type}/{current.id}: {reason}")
 
     def _author(self, w: Write, current: StoredVersion | None) -> str:
         """The author tag's code of a write: the first author's, kept by every later
