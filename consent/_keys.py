@@ -50,7 +50,7 @@ from typing import Any
 from ._decide import _Ask, _covering, kind_permits, known_institutions, read_verdict
 from ._facts import facts
 from ._model import KINDS, PURPOSES, Context, Principal, _org_id
-from ._policy import policies
+from ._policy import Grant, policies
 from ._provisions import parse_instant
 
 __all__ = ["access_keys", "keys_valid_until", "plain_keys", "principal_keys",
@@ -85,6 +85,15 @@ def redacting(keys: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(set.intersection(*sets))) if sets else ()
 
 
+def _redacted_key(key: str, grants: list[Grant]) -> str:
+    """``key`` as the mandate's ``grants`` give it (``read_verdict`` without Consents):
+    the grants she may not object to decide alone when there are any, and the least
+    redaction among those deciding applies."""
+    deciding = [g for g in grants if not g.survivor_may_object] or grants
+    common = set.intersection(*(set(g.redact) for g in deciding))
+    return f"{key}{REDACT}{','.join(sorted(common))}" if common else key
+
+
 def _keyed(key: str, decision: Any) -> str:
     for obligation in decision.obligations:
         if obligation.code == "redact" and obligation.elements:
@@ -102,22 +111,24 @@ def access_keys(resource: dict[str, Any], context: Context | None = None) -> fro
     if "V" not in f.labels:
         keys.add("btg")
     known = known_institutions(f, ctx)
-    covering = _covering(f)
-    if not ctx.consents and not any(g.redact for g in covering):
-        # the mandate alone, without redactions: the keys its covering grants give
-        for g in covering:
+    if not ctx.consents:  # the mandate alone: the keys its covering grants give
+        given: dict[str, list[Grant]] = {}
+        for g in _covering(f):
             if "read" not in g.actions:
                 continue
             purposes = [p for p in PURPOSES if p in g.purposes]
             if g.relation == "any":
                 for kind in KINDS if g.kinds is None else [k for k in KINDS if k in g.kinds]:
-                    keys.update(f"kind:{kind}|purpose:{p}" for p in purposes)
+                    for p in purposes:
+                        given.setdefault(f"kind:{kind}|purpose:{p}", []).append(g)
             for inst in known:
                 if (g.kinds is not None and ctx.institutions.get(inst) not in g.kinds) \
                         or (g.relation == "care-team" and inst not in ctx.care_team) \
                         or (g.relation == "recipient" and inst not in f.recipients):
                     continue
-                keys.update(f"inst:{_org_id(inst)}|purpose:{p}" for p in purposes)
+                for p in purposes:
+                    given.setdefault(f"inst:{_org_id(inst)}|purpose:{p}", []).append(g)
+        keys.update(_redacted_key(key, grants) for key, grants in given.items())
         return frozenset(keys)
     for inst in known:
         kind = ctx.institutions.get(inst)

@@ -10,7 +10,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import Context, Principal, access_keys, decide, keys_valid_until, principal_keys
+from consent import (
+    Context,
+    Principal,
+    access_keys,
+    decide,
+    keys_valid_until,
+    plain_keys,
+    principal_keys,
+    redacting,
+)
 
 from .world import CONF, NOW, RESOURCES
 
@@ -27,7 +36,9 @@ TASK = {"resourceType": "Task", "id": "t", "status": "requested", "intent": "ord
 REFERRAL = {"resourceType": "ServiceRequest", "id": "s", "status": "active", "intent": "order",
             "performer": [{"reference": "Organization/cdm-1"}],
             "authoredOn": "2026-05-01"}
-BODIES = [r for r, _ in RESOURCES.values()] + [TASK, REFERRAL]
+SURVIVOR = {"resourceType": "Patient", "id": "sobreviviente",  # redacted for coordination
+            "address": [{"city": "Santiago"}], "telecom": [{"value": "+56 9 0000 0000"}]}
+BODIES = [r for r, _ in RESOURCES.values()] + [TASK, REFERRAL, SURVIVOR]
 PERIODS = [None, {"start": "2025-01-01", "end": "2027-01-01"},
            {"start": "2024-01-01", "end": "2025-06-30"}, {"start": "2026-09-01"}]
 PURPOSE_CODES = ["COC", "TREAT", "THREAT", "HLEGAL", "PUBHLTH", "BTG"]
@@ -99,7 +110,7 @@ contexts = st.builds(
     st.sampled_from([None, *POOL]),
     st.sets(st.sampled_from(list(POOL)), min_size=2, max_size=7),
     st.sets(st.sampled_from(list(POOL)), max_size=8),
-    consents,
+    st.one_of(st.just(()), consents),  # without any: the mandate alone (its fast path)
 )
 
 principals = st.builds(
@@ -128,9 +139,15 @@ def _labelled(body: dict[str, Any], code: str | None) -> dict[str, Any]:
 @given(principal=principals, resource=resources, context=contexts)
 def test_keys_intersect_exactly_when_decide_permits_a_read(
         principal: Principal, resource: dict[str, Any], context: Context) -> None:
-    granted = bool(access_keys(resource, context) & principal_keys(principal))
-    assert decide(principal, "read", resource, context).permit is granted
-    assert decide(principal, "search", resource, context).permit is granted
+    held = principal_keys(principal)
+    met = access_keys(resource, context) & held
+    decision = decide(principal, "read", resource, context)
+    assert decision.permit is bool(met)
+    assert decide(principal, "search", resource, context).permit is bool(met)
+    if met:  # and the redaction the keys imply is the one the decision obliges
+        obliged = [o.elements for o in decision.obligations if o.code == "redact"]
+        implied = () if met & plain_keys(held) else redacting(met)
+        assert (obliged[0] if obliged else ()) == implied
 
 
 def test_the_author_key_needs_no_purpose() -> None:

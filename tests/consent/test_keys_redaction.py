@@ -42,3 +42,15 @@ def test_her_consent_permit_lifts_the_redaction():
                       institutions=CASE.institutions, consents=(permit,))
     keys = consent.access_keys(HER, context)
     assert keys & consent.plain_keys(consent.principal_keys(caller("COC")))
+
+
+def test_with_consents_that_do_not_concern_her_coordinator_the_redaction_stays():
+    unrelated = {"resourceType": "Consent", "status": "active",
+                 "provision": {"type": "deny",
+                               "actor": [{"reference": {"reference": "Organization/otra"}}]}}
+    context = Context(author=CASE.author, care_team=CASE.care_team,
+                      institutions=CASE.institutions, consents=(unrelated,))
+    held = consent.principal_keys(caller("COC"))
+    met = consent.access_keys(HER, context) & held
+    assert met and not met & consent.plain_keys(held)
+    assert consent.redacting(met) == ("address", "contact", "telecom")
