@@ -81,6 +81,8 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
                     entry.response = replace(entry.same_as.response, status=200)
             ctx.seal_audit(w)
             w.uow.commit()
+        if ctx.audit is not None:
+            ctx.audit.committed()
     except errors.FhirError as error:
         raise located(error, current) from None
     return FhirResponse(200, bundle("transaction-response",

@@ -54,7 +54,11 @@ def fhir(path: str) -> Response:
     if public:
         return _serve(services, path, ANONYMOUS, None)
     record = AuditRecord(ANONYMOUS, query=request.query_string.decode() or None)
-    response = _serve(services, path, None, record)
+    try:
+        response = _serve(services, path, None, record)
+    except Exception:  # answered 500 by the app's handler: audited as failed first
+        services.auditor.finish(record, 500)
+        raise
     # no response leaves before its audit event is stored (a write stored it already)
     services.auditor.finish(record, response.status_code)
     return response

@@ -107,6 +107,8 @@ class Context:
             yield w
             self.seal_audit(w)
             w.uow.commit()
+        if self.audit is not None:
+            self.audit.committed()
 
     def seal_audit(self, w: Write) -> None:
         """Append the audit event of what ``w`` wrote to ``w``'s unit, before it commits."""

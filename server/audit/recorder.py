@@ -52,6 +52,7 @@ class AuditRecord:
     patient: str | None = None
     #: True once the request's own event is stored (a write stored it in its unit)
     stored: bool = False
+    _sealed_own: bool = False
 
     def entering(self, code: str | None) -> None:
         """A route starts: ``code`` is its interaction (a code the route table shares
@@ -90,8 +91,14 @@ class AuditRecord:
         patient = next((p for _, p in written if p), None)
         code = self.codes[-1] if self.codes else (self.code or "operation")
         trail.append(uow, self._event(Interaction(code, refs, patient), at[0], 200), at)
-        if len(self.codes) <= 1:  # the request's own interaction (not a batch entry)
+        self._sealed_own = len(self.codes) <= 1  # the request's own (not a batch entry's)
+
+    def committed(self) -> None:
+        """The unit ``seal_into`` wrote to has committed: if its event was the request's
+        own, the request needs no other (a unit that fails leaves it to ``finish``)."""
+        if self._sealed_own:
             self.stored = True
+        self._sealed_own = False
 
     def event(self, status: int) -> dict:
         """The request's own event, answered with ``status``."""

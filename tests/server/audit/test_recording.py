@@ -20,6 +20,7 @@ from server.audit.recorder import AuditRecord
 from server.audit.spool import recover
 from server.config import Settings
 from server.loading import load_bundles
+from server.store.port import AuditQuery
 from server.synth import institutions_bundle
 from tests.conftest import FHIR_JSON, GENERIC, LiveServer, TestClient, serve
 
@@ -200,6 +201,11 @@ def test_no_response_leaves_when_its_event_cannot_be_stored(live, db_url):
     assert written.status_code >= 500
     store = live.app.extensions["amparo"].store
     assert store.count("Patient") == 1  # the write rolled back with its event
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DROP TRIGGER no_audit")
+    live.app.extensions["amparo"].auditor.flush()  # the failed write is audited as failed
+    failed = store.audit_search(AuditQuery(outcome=("8",))).entries
+    assert [orjson.loads(e.body)["subtype"][0]["code"] for e in failed] == ["create"]
     # a read's event goes to the spool first: a spool that cannot take it fails the read
     spool = live.app.extensions["amparo"].auditor.spool
     with spool._lock:
@@ -233,3 +239,32 @@ def test_a_dead_process_spool_is_moved_into_the_trail_by_the_next_one(live, tmp_
     assert not list(directory.glob("*.spool"))
     assert trail.verify(services.store) is None
     assert her  # the live traffic's trail verified with it
+
+
+def test_auditors_page_through_the_trail_and_bad_parameters_are_refused(live):
+    centre = Client(live, CENTRE)
+    her = centre.call("POST", "Patient", json={"resourceType": "Patient"}).json()
+    for _ in range(5):
+        centre.call("GET", f"Patient/{her['id']}")
+    audit = auditor(live)
+    seen, url = [], None
+    first = audit.call("GET", "AuditEvent", params={"patient": her["id"], "_count": 2,
+                                                    "_total": "accurate"}).json()
+    assert first["total"] == 6  # the create and five reads
+    page = first
+    while True:
+        seen += [e["resource"]["id"] for e in page.get("entry", [])]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        if url is None:
+            break
+        page = requests.get(url, headers=audit.headers, timeout=30).json()
+    assert len(seen) == len(set(seen)) == 6
+    for params in ({"_count": "dos"}, {"date": "ayer"}, {"date": "sa2026"},
+                   {"patient": "Observation/x"}, {"name": "x"},
+                   {"patient": "x' OR '1'='1"}):
+        answer = audit.call("GET", "AuditEvent", params=params)
+        if params.get("patient", "").startswith("x'"):  # a value, not SQL: finds nothing
+            assert answer.status_code == 200 and "entry" not in answer.json()
+        else:
+            assert answer.status_code == 400, params
+            assert answer.json()["resourceType"] == "OperationOutcome"
