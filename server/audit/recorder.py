@@ -50,6 +50,9 @@ class AuditRecord:
     code: str | None = None
     resources: list[str] = field(default_factory=list)
     patient: str | None = None
+    #: how the access gate let a read by id through: the access keys it met
+    #: (``access-key:<key>``, vocabulary in ``consent/_keys.py``)
+    basis: tuple[str, ...] = ()
     #: True once the request's own event is stored (a write stored it in its unit)
     stored: bool = False
     _sealed_own: bool = False
@@ -79,6 +82,8 @@ class AuditRecord:
         if version is None or len(self.codes) > 1:  # a batch entry's read: the batch's
             return
         self.resources.append(f"{version.type}/{version.id}")
+        self.basis += tuple(f"access-key:{key}" for key in version.met
+                            if f"access-key:{key}" not in self.basis)
         if self.patient is None and version.body is not None:
             self.patient = _patient(version)
 
@@ -104,13 +109,14 @@ class AuditRecord:
         """The request's own event, answered with ``status``."""
         interaction = Interaction(self.code or "operation", tuple(self.resources),
                                   self.patient, self.query)
-        return self._event(interaction, clock.now()[0], status)
+        return self._event(interaction, clock.now()[0], status, self.basis)
 
-    def _event(self, interaction: Interaction, recorded: str, status: int) -> dict:
+    def _event(self, interaction: Interaction, recorded: str, status: int,
+               basis: tuple[str, ...] = ()) -> dict:
         p = self.principal
         event = audit_event(interaction, recorded=recorded, permitted=status < 400,
                             client_id=p.client_id, institution=p.institution, user=p.user,
-                            purpose=p.purpose, justification=p.justification)
+                            purpose=p.purpose, justification=p.justification, basis=basis)
         if status >= 400:
             event["outcome"] = "4" if status < 500 else "8"
             event["outcomeDesc"] = _REFUSALS.get(status, "rechazado" if status < 500

@@ -135,6 +135,9 @@ class StoredVersion(NamedTuple):
     deleted: bool
     body: bytes | None
     method: str = "PUT"
+    #: the access keys a filtered read by id met (``Reader.read_visible``), when the
+    #: adapter tells them: how the access gate let it through, for the audit trail
+    met: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

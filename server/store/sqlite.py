@@ -127,11 +127,14 @@ class _SqliteReads:
             return self.read(type, id)
         keys = sorted(access.keys)
         row = self._conn().execute(
-            _READ_CURRENT + " AND EXISTS (SELECT 1 FROM resource_access a WHERE a.rid = r.rid "
-            f"AND a.key IN ({','.join('?' * len(keys))}))", (type, id, *keys)).fetchone()
-        if row is None:
+            _READ_CURRENT.replace(" FROM", ", (SELECT group_concat(a.key, ' ') FROM "
+                                  "resource_access a WHERE a.rid = r.rid AND a.key IN "
+                                  f"({','.join('?' * len(keys))})) FROM", 1),
+            (*keys, type, id)).fetchone()
+        if row is None or row[6] is None:
             return None
-        return StoredVersion(type, id, row[1], row[2], bool(row[3]), row[4], row[5])
+        return StoredVersion(type, id, row[1], row[2], bool(row[3]), row[4], row[5],
+                             tuple(sorted(row[6].split(" "))))
 
     def readable(self, type: str, id: str, access: AccessFilter) -> bool:
         if access.keys is None:

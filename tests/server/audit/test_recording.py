@@ -80,6 +80,12 @@ def whats(event: dict) -> list[str]:
     return [e["what"]["reference"] for e in event.get("entity", []) if "what" in e]
 
 
+def policy(event: dict) -> list[str]:
+    """What let the request through, as the requestor agent records it."""
+    return next(a.get("policy", []) for a in event["agent"]
+                if a["type"]["coding"][0]["code"] == "110153")
+
+
 def agent_ids(event: dict) -> set[str]:
     return {a["who"].get("identifier", {}).get("value") or a["who"].get("reference")
             for a in event["agent"]}
@@ -97,6 +103,7 @@ def test_a_read_is_recorded_with_who_what_why_and_the_survivor(live):
     assert {centre.client_id, f"Organization/{CENTRE}", "rut-11111111-1"} <= agent_ids(event)
     assert event["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
     assert whats(event) == [f"Patient/{her['id']}"]
+    assert policy(event) == [f"access-key:inst:{CENTRE}"]  # read as its author
 
 
 def test_a_write_commits_with_its_event_and_a_refused_one_is_recorded_as_refused(live):
@@ -173,6 +180,7 @@ def test_break_the_glass_is_recorded_with_its_justification(live):
     assert len(found) == 1
     assert found[0]["purposeOfEvent"][0]["text"] == "riesgo vital inminente"
     assert whats(found[0]) == [f"Patient/{her['id']}"]
+    assert policy(found[0]) == ["access-key:btg"]  # let through by break-the-glass alone
 
 
 def test_the_trail_verifies_intact_after_traffic(live):
