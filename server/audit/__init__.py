@@ -1,9 +1,11 @@
 """The audit trail: one AuditEvent per interaction, chained so that tampering shows.
 
-``events`` builds the AuditEvent of an interaction (IHE Basic Audit Log Patterns);
-``chain`` seals each event with a hash over its content and the previous event's hash,
-and verifies a trail. Storing them (same unit of work as a write; before a read's
-response) is the store's part.
+- ``events``: the AuditEvent of an interaction (IHE Basic Audit Log Patterns);
+- ``chain``: each event sealed with a hash over its content and the previous event's;
+- ``trail``: appending sealed events to the store's trail, and verifying it;
+- ``recorder``: the audit of one request (a write's event in its unit of work, the rest
+  through ``spool``, before the response);
+- ``spool``: where a read's event waits, on local disk, to move into the trail.
 """
 
 from server.audit.chain import ChainBreak, seal, verify
