@@ -24,6 +24,7 @@ a crash between the commit and the removal adds nothing twice.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -61,6 +62,18 @@ class Spool:
         self._thread = threading.Thread(target=self._run, name="amparo-audit-spool",
                                         daemon=True)
         self._thread.start()
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        """A process stopping moves what it spooled (else the next one to start does)."""
+        try:
+            self.flush()
+        except Exception:  # the store is already away: the file stays for ``recover``
+            log.warning("the audit spool is left for the next process to move")
+            return
+        with self._lock:
+            if not self._pending:  # the fresh file ``flush`` opened holds nothing
+                self._path.unlink(missing_ok=True)
 
     def add(self, event: dict, at: tuple[str, int]) -> None:
         """Store ``event`` in this process's spool file (raises if the file cannot take

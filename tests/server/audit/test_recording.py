@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import orjson
@@ -20,6 +22,7 @@ from server.audit.recorder import AuditRecord
 from server.audit.spool import recover
 from server.config import Settings
 from server.loading import load_bundles
+from server.store import open_store
 from server.store.port import AuditQuery
 from server.synth import institutions_bundle
 from tests.conftest import FHIR_JSON, GENERIC, LiveServer, TestClient, serve
@@ -276,3 +279,26 @@ def test_auditors_page_through_the_trail_and_bad_parameters_are_refused(live):
         else:
             assert answer.status_code == 400, params
             assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_process_that_stops_moves_what_it_spooled(tmp_path):
+    script = f"""
+import server.audit.spool as spool
+from pathlib import Path
+from server import clock
+from server.access import Principal
+from server.audit.recorder import AuditRecord
+from server.store import open_store
+spool.GATHER = 3600  # the mover never moves while the process runs
+store = open_store("sqlite:///{tmp_path}/s.db")
+store.init()
+spooled = spool.Spool(store, Path("{tmp_path}/spool"))
+record = AuditRecord(Principal(client_id="c"))
+record.entering("read")
+for _ in range(3):
+    spooled.add(record.event(200), clock.now())
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    assert store.audit_head()[0] == 3 and trail.verify(store) is None
+    assert not list((tmp_path / "spool").iterdir())  # nothing left for a next process
