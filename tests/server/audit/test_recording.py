@@ -201,7 +201,7 @@ def test_the_trail_verifies_intact_after_traffic(live):
 
 def test_no_response_leaves_when_its_event_cannot_be_stored(live, db_url):
     if not db_url.startswith("sqlite:///"):
-        pytest.skip("breaks the SQLite file's audit head directly")
+        pytest.skip("breaks the SQLite file's audit tables directly")
     centre = Client(live, CENTRE)
     her = centre.call("POST", "Patient", json={"resourceType": "Patient"}).json()
     # a write's event commits in its unit: a store that refuses the event refuses the write
