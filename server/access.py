@@ -7,9 +7,12 @@ Two faces, one answer:
   (``consent.principal_keys`` plus the public key), which the store applies inside every
   search, chain, ``_has``, include and history query, so totals, paging and includes
   only ever count what the caller may see.
-- ``check(principal, action, stored, reader)``: the per-resource answer for a read of one
-  id (read, vread, instance history, a write's target). It asks the store for the
-  resource's history under the same filter, so it agrees with ``query_filter`` exactly.
+- ``check(principal, action, stored, reader)``: the per-resource answer for one id
+  (vread, instance history, a write's target; a read asks ``Reader.read_visible``). It
+  asks the store whether the resource's keys meet the same filter
+  (``Reader.readable``), so it agrees with ``query_filter`` exactly.
+- ``shown``: a visible resource as the caller may see it (a permit's redaction).
+- ``refusal``: whether a caller who sees a resource may also change it.
 
 Keys are computed on write (``access_keys``): ``consent.access_keys(resource, context)``
 with a ``consent.Context`` built from the store inside the unit of work (``contexts``):

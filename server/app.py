@@ -46,10 +46,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.logger.warning("AMPARO_ACCESS=permit-all: no access gate and no audit trail "
                            "(a benchmark baseline, never for real data)")
     repository = Repository(store, AccessGate(store, enabled=consent), settings.profiles)
-    auditor = Auditor(store, enabled=False)
+    auditor = Auditor()  # permit-all keeps no trail
     if consent:
         recover(store, settings.spool_directory())  # what a process that died left
-        auditor = Auditor(store, spool=Spool(store, settings.spool_directory()))
+        auditor = Auditor(Spool(store, settings.spool_directory()))
     services = app.extensions["amparo"] = Services(settings, store, repository, auditor)
     outcome.init_app(app)
     services.auth = auth.init_app(app, store, settings)

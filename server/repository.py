@@ -120,7 +120,7 @@ class Repository:
         """One version. See: https://hl7.org/fhir/R4B/http.html#vread"""
         reader = reader or self.store
         current = reader.read(type, id)
-        self._visible(principal, reader, current, type, id, allow_deleted=True)
+        self._visible(principal, reader, current, type, id)
         found = reader.vread(type, id, version)
         if found is None:
             raise errors.not_found(f"{type}/{id} has no version {version}")
@@ -130,19 +130,12 @@ class Repository:
         return self.gate.shown(principal, found, reader)
 
     def _visible(self, principal: Principal, reader: Reader, found: StoredVersion | None,
-                 type: str, id: str, allow_deleted: bool = False) -> StoredVersion:
-        """``found`` if the caller may see it; a hidden resource is reported exactly like
-        a missing one (404), and only a visible deleted one as 410."""
-        if found is None:
+                 type: str, id: str) -> None:
+        """404 unless ``found`` exists and the caller may see it: a hidden resource is
+        reported exactly like a missing one. A deleted one is decided on the keys of its
+        last content, which its deletion keeps."""
+        if found is None or not self.gate.check(principal, "read", found, reader):
             raise errors.not_found(f"{type}/{id} is not known")
-        shown = found
-        if found.deleted:  # decide on what was deleted: its last content
-            shown = reader.vread(type, id, found.version - 1) or found
-        if not self.gate.check(principal, "read", shown, reader):
-            raise errors.not_found(f"{type}/{id} is not known")
-        if found.deleted and not allow_deleted:
-            raise errors.gone(f"{type}/{id} was deleted", {"ETag": f'W/"{found.version}"'})
-        return found
 
     def search(self, principal: Principal, query: SearchQuery,
                reader: Reader | None = None) -> SearchPage:
@@ -162,7 +155,7 @@ class Repository:
         reader = reader or self.store
         if query.id is not None:
             self._visible(principal, reader, reader.read(query.type, query.id), query.type,
-                          query.id, allow_deleted=True)
+                          query.id)
         page = reader.history(query, self.gate.query_filter(principal, query.type))
         return replace(page, versions=self._shown(principal, page.versions, reader))
 

@@ -31,7 +31,7 @@ from server.access import Principal, survivor_of
 from server.audit import trail
 from server.audit.events import ACTIONS, Interaction, audit_event
 from server.audit.spool import Spool
-from server.store import Store, StoredVersion, UnitOfWork
+from server.store import StoredVersion, UnitOfWork
 
 #: What an error status says in ``outcomeDesc`` (Spanish: the trail is read by auditors).
 _REFUSALS = {401: "no autenticado", 403: "denegado", 404: "no encontrado",
@@ -125,27 +125,18 @@ class AuditRecord:
 
 
 class Auditor:
-    """Stores the events of requests that no write stored: in the process's spool
-    (``spool.py``), or, without one, in a unit of work of their own. ``enabled`` False:
-    the benchmark's permit-all baseline, which keeps no trail."""
+    """Stores, in the process's spool (``spool.py``), the events of requests that no
+    write stored. Without a spool it keeps none: the benchmark's permit-all baseline."""
 
-    def __init__(self, store: Store, enabled: bool = True, spool: Spool | None = None):
-        self.store = store
-        self.enabled = enabled
+    def __init__(self, spool: Spool | None = None):
         self.spool = spool
 
     def finish(self, record: AuditRecord, status: int) -> None:
         """Store ``record``'s event unless a write already did; raises if it cannot be
         stored (the caller must then not answer as if all went well)."""
-        if not self.enabled or record.stored:
+        if self.spool is None or record.stored:
             return
-        event, at = record.event(status), clock.now()
-        if self.spool is not None:
-            self.spool.add(event, at)
-        else:
-            with self.store.unit_of_work() as uow:
-                trail.append(uow, event, at)
-                uow.commit()
+        self.spool.add(record.event(status), clock.now())
         record.stored = True
 
     def flush(self) -> None:

@@ -29,6 +29,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -101,18 +102,18 @@ class Spool:
                 _append(self.store, spooled, again=False)
                 path.unlink()
             finally:
-                os.close(fd)  # lets go of the file's lock (removed by ``move``, or left)
+                os.close(fd)  # lets go of the file's lock (removed, or left to ``recover``)
 
     def _run(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
-            threading.Event().wait(GATHER)
+            time.sleep(GATHER)  # let more events gather: one unit of work for them all
             try:
                 self.flush()
             except Exception:  # the store is away: the file stays, try again later
                 log.exception("could not move the audit spool into the store")
-                threading.Event().wait(RETRY)
+                time.sleep(RETRY)
                 self._wake.set()
                 recover(self.store, self.directory)
 
