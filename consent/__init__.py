@@ -7,6 +7,7 @@
   break-the-glass). A deny is a value.
 - ``access_keys(resource, context)`` / ``principal_keys(principal)``: the same decision
   for reads as a set intersection the store indexes (vocabulary in ``_keys``);
+  ``access_basis``: the keys with the rules behind each (the audit trail's basis);
   ``plain_keys``/``redacting``/``redactable_types``: which reads show a redacted copy.
 - ``default_labels(resource)``: the security label rules assigned on write;
   ``redact(resource, obligations)``: a permit's redactions applied to a copy.
@@ -16,6 +17,7 @@
 
 from ._decide import decide
 from ._keys import (
+    access_basis,
     access_keys,
     keys_valid_until,
     plain_keys,
@@ -52,6 +54,7 @@ __all__ = [
     "PolicyError",
     "Principal",
     "Selector",
+    "access_basis",
     "access_keys",
     "decide",
     "default_labels",

@@ -53,7 +53,7 @@ from ._model import KINDS, PURPOSES, Context, Principal, _org_id
 from ._policy import Grant, policies
 from ._provisions import parse_instant
 
-__all__ = ["access_keys", "keys_valid_until", "plain_keys", "principal_keys",
+__all__ = ["access_basis", "access_keys", "keys_valid_until", "plain_keys", "principal_keys",
            "redactable_types", "redacting", "redaction_sets"]
 
 
@@ -85,31 +85,41 @@ def redacting(keys: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(set.intersection(*sets))) if sets else ()
 
 
-def _redacted_key(key: str, grants: list[Grant]) -> str:
-    """``key`` as the mandate's ``grants`` give it (``read_verdict`` without Consents):
-    the grants she may not object to decide alone when there are any, and the least
-    redaction among those deciding applies."""
+def _redacted_key(key: str, grants: list[Grant]) -> tuple[str, tuple[str, ...]]:
+    """``key`` as the mandate's ``grants`` give it (``read_verdict`` without Consents),
+    with the grants that decide: those she may not object to when there are any, and
+    the least redaction among them applies."""
     deciding = [g for g in grants if not g.survivor_may_object] or grants
     common = set.intersection(*(set(g.redact) for g in deciding))
-    return f"{key}{REDACT}{','.join(sorted(common))}" if common else key
+    basis = tuple(g.id for g in deciding)
+    return (f"{key}{REDACT}{','.join(sorted(common))}" if common else key), basis
 
 
-def _keyed(key: str, decision: Any) -> str:
+def _keyed(key: str, decision: Any) -> tuple[str, tuple[str, ...]]:
     for obligation in decision.obligations:
         if obligation.code == "redact" and obligation.elements:
-            return f"{key}{REDACT}{','.join(sorted(obligation.elements))}"
-    return key
+            return f"{key}{REDACT}{','.join(sorted(obligation.elements))}", decision.basis
+    return key, decision.basis
 
 
 def access_keys(resource: dict[str, Any], context: Context | None = None) -> frozenset[str]:
     """Return the keys that grant read of ``resource`` under ``context``."""
+    return frozenset(access_basis(resource, context))
+
+
+def access_basis(resource: dict[str, Any],
+                 context: Context | None = None) -> dict[str, tuple[str, ...]]:
+    """Return the keys that grant read of ``resource`` under ``context``, each with the
+    rules behind it (``Decision.basis``: ``author``, ``break-glass``, the mandate's
+    grants ``policy:<file>#<grant>``, the survivor's ``Consent/<id>``): what the audit
+    trail records as the basis of a read the key let through."""
     ctx = context or Context()
     f, now = facts(resource), ctx.now or datetime.now(UTC)
-    keys: set[str] = set()
+    keys: dict[str, tuple[str, ...]] = {}
     if author := _org_id(ctx.author):
-        keys.add(f"inst:{author}")
+        keys[f"inst:{author}"] = ("author",)
     if "V" not in f.labels:
-        keys.add("btg")
+        keys["btg"] = ("break-glass",)
     known = known_institutions(f, ctx)
     if not ctx.consents:  # the mandate alone: the keys its covering grants give
         given: dict[str, list[Grant]] = {}
@@ -129,19 +139,19 @@ def access_keys(resource: dict[str, Any], context: Context | None = None) -> fro
                 for p in purposes:
                     given.setdefault(f"inst:{_org_id(inst)}|purpose:{p}", []).append(g)
         keys.update(_redacted_key(key, grants) for key, grants in given.items())
-        return frozenset(keys)
+        return keys
     for inst in known:
         kind = ctx.institutions.get(inst)
         for purpose in PURPOSES:
             decision = read_verdict(_Ask(inst, kind, purpose), f, ctx, now)
             if decision.permit:
-                keys.add(_keyed(f"inst:{_org_id(inst)}|purpose:{purpose}", decision))
+                keys.update((_keyed(f"inst:{_org_id(inst)}|purpose:{purpose}", decision),))
     for kind in KINDS:
         for purpose in PURPOSES:
             decision = kind_permits(kind, purpose, f, ctx, now, known)
             if decision.permit:
-                keys.add(_keyed(f"kind:{kind}|purpose:{purpose}", decision))
-    return frozenset(keys)
+                keys.update((_keyed(f"kind:{kind}|purpose:{purpose}", decision),))
+    return keys
 
 
 def principal_keys(principal: Principal) -> frozenset[str]:

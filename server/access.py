@@ -12,7 +12,7 @@ Two faces, one answer:
   asks the store whether the resource's keys meet the same filter
   (``Reader.readable``), so it agrees with ``query_filter`` exactly.
 - ``shown``: a visible resource as the caller may see it (a permit's redaction).
-- ``refusal``: whether a caller who sees a resource may also change it.
+- ``change_decision``: whether a caller who sees a resource may also change it.
 
 Keys are computed on write (``access_keys``): ``consent.access_keys(resource, context)``
 with a ``consent.Context`` built from the store inside the unit of work (``contexts``):
@@ -43,7 +43,7 @@ import orjson
 
 import consent
 from server.search.query import SearchQuery
-from server.store import UNRESTRICTED, AccessFilter, Reader, StoredVersion
+from server.store import UNRESTRICTED, AccessFilter, AccessKeys, Reader, StoredVersion
 
 PUBLIC_KEY = "*"
 AUTHOR_SYSTEM = "https://fhir.amparo.cl/CodeSystem/institucion-autora"
@@ -103,6 +103,9 @@ class Principal:
 
 
 ANONYMOUS = Principal()
+
+_AUTHOR = consent.Decision(True, ("author",), ("La institución autora escribe sus registros.",))
+_UNCHECKED = consent.Decision(True, ("platform",), ("Carga interna de la plataforma.",))
 
 
 @dataclass(frozen=True)
@@ -170,18 +173,18 @@ class AccessGate:
                               (consent.Obligation("redact", elements),))
         return stored._replace(body=orjson.dumps(copy))
 
-    def refusal(self, principal: Principal, action: str, resource: dict, reader: Reader,
-                survivors: dict[str, Survivor] | None = None) -> str | None:
-        """None when ``principal`` may ``action`` (update, patch, delete) ``resource``,
-        which it can see; else the reason (Spanish, from ``consent.decide``). Its author
+    def change_decision(self, principal: Principal, action: str, resource: dict,
+                        reader: Reader, survivors: dict[str, Survivor] | None = None
+                        ) -> consent.Decision:
+        """Whether ``principal`` may ``action`` (update, patch, delete) ``resource``, which
+        it can see, and on what basis (``consent.decide``; reasons in Spanish). Its author
         institution always may; anyone else needs a grant that gives the action."""
         if principal.internal or not self.enabled:
-            return None
+            return _UNCHECKED
         if principal.institution is not None and author_of(resource) == principal.institution:
-            return None
-        decision = consent.decide(self.consent_principal(principal), action, resource,
-                                  self.context(resource, reader, survivors))
-        return None if decision.permit else " ".join(decision.reasons)
+            return _AUTHOR
+        return consent.decide(self.consent_principal(principal), action, resource,
+                              self.context(resource, reader, survivors))
 
     def principal_keys(self, principal: Principal) -> frozenset[str]:
         """The keys ``principal`` holds: computed once per token and kind period (a
@@ -233,14 +236,16 @@ class AccessGate:
     # -- writes -----------------------------------------------------------------------
 
     def access_keys(self, resource: dict, reader: Reader | None,
-                    survivors: dict[str, Survivor] | None = None) -> frozenset[str]:
-        """The keys ``resource`` is stored with: public, or ``consent.access_keys`` under
-        its context read through ``reader`` (``survivors`` caches her record's part)."""
+                    survivors: dict[str, Survivor] | None = None) -> AccessKeys:
+        """The keys ``resource`` is stored with, each with its basis: public, or
+        ``consent.access_basis`` under its context read through ``reader``
+        (``survivors`` caches her record's part)."""
         labels = {c.get("code") for c in (resource.get("meta") or {}).get("security") or []
                   if isinstance(c, dict) and c.get("system") == consent.CONFIDENTIALITY}
         if resource.get("resourceType") in PUBLIC_TYPES and not labels & {"R", "V"}:
-            return frozenset((PUBLIC_KEY,))
-        return consent.access_keys(resource, self.context(resource, reader, survivors))
+            return {PUBLIC_KEY: "public"}
+        keyed = consent.access_basis(resource, self.context(resource, reader, survivors))
+        return {key: " ".join(basis) for key, basis in keyed.items()}
 
     def context(self, resource: dict, reader: Reader | None,
                 survivors: dict[str, Survivor] | None = None) -> consent.Context:

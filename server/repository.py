@@ -10,7 +10,7 @@ one timestamp); a transaction bundle runs many interactions in one ``Write``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -63,6 +63,8 @@ class Write:
         field(default_factory=dict)
     #: what this unit wrote, ``(Type/id, the survivor it concerns)``, for its audit event
     written: list[tuple[str, str | None]] = field(default_factory=list)
+    #: the rules that let it write (``consent.Decision.basis``), for the same event
+    basis: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,14 @@ class Repository:
         last content, which its deletion keeps."""
         if found is None or not self.gate.check(principal, "read", found, reader):
             raise errors.not_found(f"{type}/{id} is not known")
+
+    def basis(self, principal: Principal, versions: Iterable[StoredVersion],
+              reader: Reader | None = None) -> tuple[str, ...]:
+        """The rules that let ``principal`` see ``versions`` (a search's or a history's
+        answer): the basis its audit event records."""
+        found = (reader or self.store).basis(((v.type, v.id) for v in versions),
+                                            self.gate.query_filter(principal, None))
+        return tuple(sorted({rule for rules in found.values() for rule in rules}))
 
     def search(self, principal: Principal, query: SearchQuery,
                reader: Reader | None = None) -> SearchPage:
@@ -382,6 +392,8 @@ class Repository:
         new = replace(new, access_keys=self.gate.access_keys(written, w.uow, w.survivors))
         w.uow.write(new)
         w.written.append((f"{new.type}/{id}", patient))
+        if (current is None or current.deleted) and "author" not in w.basis:
+            w.basis.append("author")  # a creation: its institution becomes the author
         self._rekey(w, written, patient)
         for rule in self.rules.get(new.type, ()):
             previous = orjson.loads(current.body) if current and not current.deleted else None
@@ -418,10 +430,12 @@ class Repository:
         """403 when the caller sees the resource but may not change it: only its author
         institution does, or a grant that gives the update (the receiving institution of
         a referral updates its task); ``AccessGate.refusal``."""
-        reason = self.gate.refusal(w.principal, action, orjson.loads(current.body), w.uow,
-                                   w.survivors)
-        if reason is not None:
-            raise errors.FhirError(403, "forbidden", f"{current.type}/{current.id}: {reason}")
+        decision = self.gate.change_decision(w.principal, action, orjson.loads(current.body),
+                                             w.uow, w.survivors)
+        if not decision.permit:
+            raise errors.FhirError(403, "forbidden",
+                                   f"{current.type}/{current.id}: {' '.join(decision.reasons)}")
+        w.basis.extend(b for b in decision.basis if b not in w.basis)
 
     def _author(self, w: Write, current: StoredVersion | None) -> str:
         """The author tag's code of a write: the first author's, kept by every later

@@ -37,6 +37,8 @@ def _history(ctx: Context, req: FhirRequest, type: str | None, id: str | None,
              path: str) -> FhirResponse:
     query, kept = _query(ctx, req, type, id)
     page = ctx.repo.history(ctx.principal, query, ctx.reader)
+    if ctx.audit is not None:
+        ctx.audit.based_on(ctx.repo.basis(ctx.principal, page.versions, ctx.reader))
     links = [("self", _url(ctx, path, kept))]
     if page.next_cursor is not None:
         token = page_token("a", page.next_cursor)

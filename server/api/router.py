@@ -113,7 +113,7 @@ class Context:
     def seal_audit(self, w: Write) -> None:
         """Append the audit event of what ``w`` wrote to ``w``'s unit, before it commits."""
         if self.audit is not None and w.written:
-            self.audit.seal_into(w.uow, w.at, w.written)
+            self.audit.seal_into(w.uow, w.at, w.written, w.basis)
 
 
 Handler = Callable[..., FhirResponse]

@@ -59,6 +59,9 @@ def run_search(ctx: Context, req: FhirRequest, type: str,
                           strict=prefer(req, "handling") == "strict")
     query = parsed.query
     page = ctx.repo.search(ctx.principal, query, ctx.reader)
+    if ctx.audit is not None:
+        ctx.audit.based_on(ctx.repo.basis(ctx.principal, [*page.matches, *page.included],
+                                          ctx.reader))
     # ``applied`` keeps a sent _count; the links carry the one in effect, once.
     base = [*(p for p in parsed.applied if p[0] != "_count"), ("_count", str(query.count))]
     links = [("self", _url(ctx, type, base))]

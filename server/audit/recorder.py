@@ -50,8 +50,9 @@ class AuditRecord:
     code: str | None = None
     resources: list[str] = field(default_factory=list)
     patient: str | None = None
-    #: how the access gate let a read by id through: the access keys it met
-    #: (``access-key:<key>``, vocabulary in ``consent/_keys.py``)
+    #: the rules that let the request through (``consent.Decision.basis``: ``author``,
+    #: ``policy:<file>#<grant>``, ``Consent/<id>``, ``break-glass``...): behind the access
+    #: keys a read met, or a write's decision
     basis: tuple[str, ...] = ()
     #: True once the request's own event is stored (a write stored it in its unit)
     stored: bool = False
@@ -82,20 +83,25 @@ class AuditRecord:
         if version is None or len(self.codes) > 1:  # a batch entry's read: the batch's
             return
         self.resources.append(f"{version.type}/{version.id}")
-        self.basis += tuple(f"access-key:{key}" for key in version.met
-                            if f"access-key:{key}" not in self.basis)
+        self.based_on(version.basis)
         if self.patient is None and version.body is not None:
             self.patient = _patient(version)
 
+    def based_on(self, rules: Iterable[str]) -> None:
+        """Note rules that let the request through (a search's answer: ``Repository.basis``)."""
+        self.basis += tuple(rule for rule in dict.fromkeys(rules) if rule not in self.basis)
+
     def seal_into(self, uow: UnitOfWork, at: tuple[str, int],
-                  written: Iterable[tuple[str, str | None]]) -> None:
+                  written: Iterable[tuple[str, str | None]], basis: Iterable[str] = ()) -> None:
         """Append the event of the write a unit of work is about to commit: the
-        interaction running now, and what the unit wrote (``(Type/id, survivor)``)."""
+        interaction running now, what the unit wrote (``(Type/id, survivor)``) and the
+        rules that let it (``Write.basis``)."""
         written = list(written)
         refs = tuple(dict.fromkeys(ref for ref, _ in written))
         patient = next((p for _, p in written if p), None)
         code = self.codes[-1] if self.codes else (self.code or "operation")
-        trail.append(uow, self._event(Interaction(code, refs, patient), at[0], 200), at)
+        event = self._event(Interaction(code, refs, patient), at[0], 200, tuple(basis))
+        trail.append(uow, event, at)
         self._sealed_own = len(self.codes) <= 1  # the request's own (not a batch entry's)
 
     def committed(self) -> None:

@@ -8,6 +8,7 @@ import os
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    AccessKeys,
     HistoryPage,
     Lease,
     LeaseLost,
@@ -24,9 +25,9 @@ from server.store.port import (
 
 DEFAULT_STORE = "sqlite:///var/amparo.db"
 
-__all__ = ["UNRESTRICTED", "AccessFilter", "HistoryPage", "Lease", "LeaseLost", "NewVersion",
-           "OAuthClient", "OutboxEvent", "Reader", "SearchPage", "SigningKey", "Store",
-           "StoredVersion", "UnitOfWork", "open_store", "store_url"]
+__all__ = ["UNRESTRICTED", "AccessFilter", "AccessKeys", "HistoryPage", "Lease", "LeaseLost",
+           "NewVersion", "OAuthClient", "OutboxEvent", "Reader", "SearchPage", "SigningKey",
+           "Store", "StoredVersion", "UnitOfWork", "open_store", "store_url"]
 
 
 def store_url(url: str | None = None) -> str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -48,11 +48,12 @@ from pymongo.write_concern import WriteConcern
 
 from server.search.query import HistoryQuery, SearchQuery
 from server.store import mongo_audit, mongo_auth, mongo_copy, mongo_lease, mongo_reindex
-from server.store.mongo_documents import index_fields
+from server.store.mongo_documents import access_fields, index_fields
 from server.store.mongo_search import BODY, Searcher, stored
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    AccessKeys,
     AuditEntry,
     AuditPage,
     AuditQuery,
@@ -203,6 +204,19 @@ class MongoStore(Store):
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         with self._reading() as searcher:
             return searcher.history(query, access)
+
+    def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
+        with self._reading() as searcher:
+            return searcher.read_visible(type, id, access)
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        with self._reading() as searcher:
+            return searcher.readable(type, id, access)
+
+    def basis(self, refs: Iterable[tuple[str, str]],
+              access: AccessFilter) -> dict[tuple[str, str], tuple[str, ...]]:
+        with self._reading() as searcher:
+            return searcher.basis(refs, access)
 
     def count(self, type: str | None = None) -> int:
         filter: dict = {"deleted": False}
@@ -473,8 +487,8 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
         mongo_lease.ack(self.db, self.session, consumer, position, lease)
 
     def set_access_keys(self, type: str, id: str, version: int,
-                        keys: frozenset[str]) -> bool:
-        return self.set_index_fields(f"{type}/{id}", version, {"acc": sorted(keys)})
+                        keys: AccessKeys) -> bool:
+        return self.set_index_fields(f"{type}/{id}", version, access_fields(keys))
 
     def set_index_fields(self, key: str, version: int, fields: dict) -> bool:
         """Replace the search fields (``index_fields``) of resource ``key`` while

@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from server.store.mongo_documents import index_fields, index_from_document
+from server.store.mongo_documents import access_keys_of, index_fields, index_from_document
 from server.store.port import CopiedVersion, NewVersion
 
 Session = Any  # a pymongo ClientSession (optional everywhere)
@@ -47,7 +47,7 @@ def export_versions(db: Any, after_seq: int, limit: int,
             d["type"], d["id"], d["version"], d["last_updated"], d["lu"], d["method"],
             None if d.get("body") is None else bytes(d["body"]),
             index_from_document(head) if current else None,
-            frozenset(head.get("acc", ())) if current else frozenset())))
+            access_keys_of(head) if current else {})))
     return copied
 
 

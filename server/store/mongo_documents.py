@@ -29,9 +29,8 @@ sends can become an operator or a dotted path in a query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from server.search.index import ResourceIndex
+from server.store.port import AccessKeys
 
 #: The document array of each ``ResourceIndex`` field.
 ARRAYS = {"tokens": "tok", "strings": "str", "references": "ref", "dates": "dt",
@@ -86,10 +85,24 @@ def document_arrays(index: ResourceIndex | None) -> dict[str, list[dict]]:
     return arrays
 
 
-def index_fields(index: ResourceIndex | None, access_keys: Iterable[str]) -> dict:
+def index_fields(index: ResourceIndex | None, access_keys: AccessKeys) -> dict:
     """The fields of a resource document that its search index and access keys make
-    (``acc`` and every array): what a write sets, and what ``amparo reindex`` replaces."""
-    return {"acc": sorted(access_keys), **document_arrays(index)}
+    (``acc``, ``accb`` and every array): what a write sets, and what ``amparo reindex``
+    replaces."""
+    return {**access_fields(access_keys), **document_arrays(index)}
+
+
+def access_fields(access_keys: AccessKeys) -> dict:
+    """``acc``, the keys (indexed, matched by ``$in``), and ``accb`` beside it, the basis
+    of each (a list: keys hold characters a field name may not)."""
+    keys = sorted(access_keys)
+    return {"acc": keys, "accb": [access_keys[key] for key in keys]}
+
+
+def access_keys_of(doc: dict) -> dict[str, str]:
+    """The ``AccessKeys`` a resource document holds (``access_fields``)."""
+    keys, bases = doc.get("acc") or [], doc.get("accb") or []
+    return {key: bases[i] if i < len(bases) else "" for i, key in enumerate(keys)}
 
 
 def index_from_document(doc: dict) -> ResourceIndex:

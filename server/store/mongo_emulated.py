@@ -104,6 +104,18 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
         self._materialise()
         return super().history(query, access)
 
+    def read_visible(self, type: str, id: str, access: AccessFilter):
+        self._materialise()
+        return super().read_visible(type, id, access)
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        self._materialise()
+        return super().readable(type, id, access)
+
+    def basis(self, refs, access: AccessFilter) -> dict:
+        self._materialise()
+        return super().basis(refs, access)
+
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         self._materialise()
         consumers = self.db.outbox_consumers

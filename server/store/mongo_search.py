@@ -12,7 +12,7 @@ the caller may see, and included resources pass it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cmp_to_key
 
 from pymongo.collection import Collection
@@ -25,6 +25,17 @@ from server.store.port import AccessFilter, HistoryPage, SearchPage, StoredVersi
 #: The fields of a resource document a search returns (never the index arrays).
 BODY = {"_id": 1, "rid": 1, "type": 1, "id": 1, "version": 1, "last_updated": 1,
         "deleted": 1, "body": 1, "method": 1}
+
+
+def _met(doc: dict, access: AccessFilter) -> tuple[str, ...]:
+    """The rules behind the keys of ``doc`` that ``access`` holds (``accb`` runs beside
+    ``acc``: ``mongo_documents.index_fields``)."""
+    if access.keys is None:
+        return ()
+    rules = {rule for key, basis in zip(doc.get("acc") or (), doc.get("accb") or (),
+                                        strict=False)
+             if key in access.keys for rule in basis.split()}
+    return tuple(sorted(rules))
 
 
 def stored(doc: dict) -> StoredVersion:
@@ -49,6 +60,34 @@ class Searcher:
         if limit:
             cursor = cursor.limit(limit)
         return list(cursor)
+
+    # -- reads by id, filtered ------------------------------------------------------
+
+    def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
+        filter: dict = {"_id": f"{type}/{id}"}
+        if access.keys is not None:
+            filter["acc"] = {"$in": sorted(access.keys)}
+        doc = self.resources.find_one(filter, {**BODY, "acc": 1, "accb": 1},
+                                      session=self.session)
+        if doc is None:
+            return None
+        return stored(doc)._replace(basis=_met(doc, access))
+
+    def readable(self, type: str, id: str, access: AccessFilter) -> bool:
+        if access.keys is None:
+            return True
+        return self.resources.find_one(
+            {"_id": f"{type}/{id}", "acc": {"$in": sorted(access.keys)}}, {"_id": 1},
+            session=self.session) is not None
+
+    def basis(self, refs: Iterable[tuple[str, str]],
+              access: AccessFilter) -> dict[tuple[str, str], tuple[str, ...]]:
+        names = sorted({f"{type}/{id}" for type, id in refs})
+        if access.keys is None or not names:
+            return {}
+        docs = self.find({"_id": {"$in": names}, "acc": {"$in": sorted(access.keys)}},
+                         {"type": 1, "id": 1, "acc": 1, "accb": 1})
+        return {(doc["type"], doc["id"]): _met(doc, access) for doc in docs}
 
     # -- search ---------------------------------------------------------------------
 

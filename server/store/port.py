@@ -64,7 +64,7 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -135,9 +135,15 @@ class StoredVersion(NamedTuple):
     deleted: bool
     body: bytes | None
     method: str = "PUT"
-    #: the access keys a filtered read by id met (``Reader.read_visible``), when the
-    #: adapter tells them: how the access gate let it through, for the audit trail
-    met: tuple[str, ...] = ()
+    #: the rules behind the access keys a filtered read met (``Reader.read_visible``,
+    #: ``Reader.basis``), when the adapter tells them: why the access gate let it
+    #: through, for the audit trail
+    basis: tuple[str, ...] = ()
+
+
+#: A resource's access keys, each with its basis: the rules behind it, space-separated
+#: (``consent.access_basis``: ``author``, ``policy:<file>#<grant>``, ``Consent/<id>``).
+AccessKeys = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +158,7 @@ class NewVersion:
     method: str
     body: bytes | None
     index: ResourceIndex | None = None
-    access_keys: frozenset[str] = frozenset()
+    access_keys: AccessKeys = field(default_factory=dict)
 
     @property
     def deleted(self) -> bool:
@@ -242,7 +248,7 @@ class IndexUpdate:
     id: str
     version: int
     index: ResourceIndex
-    access_keys: frozenset[str]
+    access_keys: AccessKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +312,13 @@ class Reader(ABC):
             return found
         return None
 
+    def basis(self, refs: Iterable[tuple[str, str]],
+              access: AccessFilter) -> dict[tuple[str, str], tuple[str, ...]]:
+        """For each ``(type, id)`` whose current version ``access`` lets through, the
+        rules behind the keys it met (``AccessKeys``): the basis of a search's answer
+        for the audit trail. An adapter that keeps no basis answers {}."""
+        return {}
+
     def readable(self, type: str, id: str, access: AccessFilter) -> bool:
         """Whether the current version of ``type/id`` (its last content's keys when it is
         deleted) is one ``access`` lets through: the access gate's check of one id. An
@@ -333,7 +346,7 @@ class UnitOfWork(Reader):
 
     @abstractmethod
     def set_access_keys(self, type: str, id: str, version: int,
-                        keys: frozenset[str]) -> bool:
+                        keys: AccessKeys) -> bool:
         """Replace, inside this unit, the access keys of a resource while ``version`` is
         its current, non-deleted version (False, nothing done, otherwise): the keys
         recomputed when her Consents or care team change (``server/access.py``). No

@@ -101,6 +101,7 @@ CREATE INDEX IF NOT EXISTS idx_composite_rid ON idx_composite (rid);
 
 CREATE TABLE IF NOT EXISTS resource_access (
     key TEXT NOT NULL, rid INTEGER NOT NULL,
+    basis TEXT NOT NULL DEFAULT '',  -- the rules behind the key (port.AccessKeys)
     PRIMARY KEY (key, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resource_access_rid ON resource_access (rid);

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
@@ -43,6 +43,7 @@ from server.store import (
 from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
+    AccessKeys,
     AuditEntry,
     AuditPage,
     AuditQuery,
@@ -82,13 +83,18 @@ _INDEX_INSERTS = {
 }
 _BUFFERED = {
     **_INDEX_INSERTS,
-    "access": "INSERT INTO resource_access (key, rid) VALUES (?, ?)",
+    "access": "INSERT INTO resource_access (key, rid, basis) VALUES (?, ?, ?)",
     "outbox": "INSERT INTO outbox (type, id, version, method, at) VALUES (?,?,?,?,?)",
     "audit": sqlite_audit.INSERT,
 }
 _IN_LIST = 500  # rids per IN (...) list, well below SQLite's variable limit
 _INDEX_TABLES = ("idx_token", "idx_string", "idx_reference", "idx_date", "idx_number",
                  "idx_quantity", "idx_uri", "idx_composite", "resource_access")
+
+
+def _rules(basis: str) -> tuple[str, ...]:
+    """The distinct rules of the space-separated bases of the keys a read met."""
+    return tuple(sorted(set(basis.split())))
 
 
 def path_of(url: str) -> Path:
@@ -127,14 +133,32 @@ class _SqliteReads:
             return self.read(type, id)
         keys = sorted(access.keys)
         row = self._conn().execute(
-            _READ_CURRENT.replace(" FROM", ", (SELECT group_concat(a.key, ' ') FROM "
+            _READ_CURRENT.replace(" FROM", ", (SELECT group_concat(a.basis, ' ') FROM "
                                   "resource_access a WHERE a.rid = r.rid AND a.key IN "
                                   f"({','.join('?' * len(keys))})) FROM", 1),
             (*keys, type, id)).fetchone()
         if row is None or row[6] is None:
             return None
         return StoredVersion(type, id, row[1], row[2], bool(row[3]), row[4], row[5],
-                             tuple(sorted(row[6].split(" "))))
+                             _rules(row[6]))
+
+    def basis(self, refs: Iterable[tuple[str, str]],
+              access: AccessFilter) -> dict[tuple[str, str], tuple[str, ...]]:
+        refs = list(dict.fromkeys(refs))
+        if access.keys is None or not refs:
+            return {}
+        keys = sorted(access.keys)
+        found: dict[tuple[str, str], tuple[str, ...]] = {}
+        for start in range(0, len(refs), _IN_LIST // 2):
+            chunk = refs[start:start + _IN_LIST // 2]
+            pairs = " OR ".join(["(r.type = ? AND r.id = ?)"] * len(chunk))
+            for type, id, rules in self._conn().execute(
+                    "SELECT r.type, r.id, group_concat(a.basis, ' ') FROM resource r "
+                    f"JOIN resource_access a ON a.rid = r.rid WHERE ({pairs}) AND a.key IN "
+                    f"({','.join('?' * len(keys))}) GROUP BY r.rid",
+                    (*(v for ref in chunk for v in ref), *keys)):
+                found[type, id] = _rules(rules)
+        return found
 
     def readable(self, type: str, id: str, access: AccessFilter) -> bool:
         if access.keys is None:
@@ -198,7 +222,12 @@ class SqliteStore(_SqliteReads, Store):
 
     def init(self) -> None:
         script = resources.files("server.store").joinpath("schema.sql").read_text("utf-8")
-        self._conn().executescript(script)
+        conn = self._conn()
+        conn.executescript(script)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(resource_access)")}
+        if "basis" not in columns:  # a store made before the trail recorded the basis
+            conn.execute("ALTER TABLE resource_access ADD COLUMN basis TEXT NOT NULL "
+                         "DEFAULT ''")
 
     # -- writes ----------------------------------------------------------------------
 
@@ -411,6 +440,11 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         self._flush()
         return super().read_visible(type, id, access)
 
+    def basis(self, refs: Iterable[tuple[str, str]],
+              access: AccessFilter) -> dict[tuple[str, str], tuple[str, ...]]:
+        self._flush()
+        return super().basis(refs, access)
+
     def write(self, version: NewVersion) -> None:
         conn = self.conn
         deleted = int(version.deleted)
@@ -445,14 +479,15 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
             (version.type, version.id, version.version, version.method, version.last_updated))
 
     def set_access_keys(self, type: str, id: str, version: int,
-                        keys: frozenset[str]) -> bool:
+                        keys: AccessKeys) -> bool:
         self._flush()  # buffered rows may be this resource's
         row = self.conn.execute("SELECT rid, version, deleted FROM resource WHERE type = ? "
                                 "AND id = ?", (type, id)).fetchone()
         if row is None or row[1] != version or row[2]:
             return False
         self.conn.execute("DELETE FROM resource_access WHERE rid = ?", (row[0],))
-        self.conn.executemany(_BUFFERED["access"], [(key, row[0]) for key in keys])
+        self.conn.executemany(_BUFFERED["access"],
+                              [(key, row[0], basis) for key, basis in keys.items()])
         return True
 
     def clear_indexes(self, rids: list[int]) -> None:
@@ -466,7 +501,7 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
                 self.conn.execute(f"DELETE FROM {table} WHERE rid IN ({marks})", chunk)
 
     def buffer_index(self, rid: int, type: str, index: ResourceIndex | None,
-                     access_keys: frozenset[str]) -> None:
+                     access_keys: AccessKeys) -> None:
         """Buffer the index rows and access keys of ``rid`` (flushed by ``_flush``)."""
         pending = self._pending
         if index is not None:
@@ -476,7 +511,8 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
                 if rows:
                     pending.setdefault(kind, []).extend(head + row for row in rows)
         if access_keys:
-            pending.setdefault("access", []).extend((key, rid) for key in access_keys)
+            pending.setdefault("access", []).extend(
+                (key, rid, basis) for key, basis in access_keys.items())
 
     def _flush(self) -> None:
         for kind, rows in self._pending.items():

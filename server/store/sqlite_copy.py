@@ -71,7 +71,7 @@ def export_versions(conn: sqlite3.Connection, after_seq: int, limit: int) -> lis
         copied.append(CopiedVersion(seq, positions[type, id, version], NewVersion(
             type, id, version, last_updated, lu_us, method, body,
             indexes.get(rid, ResourceIndex()) if is_current else None,
-            frozenset(keys.get(rid, ())) if is_current else frozenset())))
+            keys.get(rid, {}) if is_current else {})))
     return copied
 
 
@@ -94,13 +94,13 @@ def _indexes(conn: sqlite3.Connection, rids: list[int]) -> dict[int, ResourceInd
     return indexes
 
 
-def _access_keys(conn: sqlite3.Connection, rids: list[int]) -> dict[int, list[str]]:
-    keys: dict[int, list[str]] = {}
+def _access_keys(conn: sqlite3.Connection, rids: list[int]) -> dict[int, dict[str, str]]:
+    keys: dict[int, dict[str, str]] = {}
     for chunk in _chunks(rids):
         marks = ",".join("?" * len(chunk))
-        for key, rid in conn.execute(
-                f"SELECT key, rid FROM resource_access WHERE rid IN ({marks})", chunk):
-            keys.setdefault(rid, []).append(key)
+        for key, rid, basis in conn.execute(
+                f"SELECT key, rid, basis FROM resource_access WHERE rid IN ({marks})", chunk):
+            keys.setdefault(rid, {})[key] = basis
     return keys
 
 
@@ -204,8 +204,8 @@ def _import_version(conn: sqlite3.Connection, copied: CopiedVersion) -> bool:
                     f"INSERT INTO {table} (rid, type, {', '.join(columns)}) "
                     f"VALUES (?, ?, {', '.join('?' * len(columns))})",
                     [(rid, v.type, *r) for r in rows])
-    conn.executemany("INSERT INTO resource_access (key, rid) VALUES (?, ?)",
-                     [(key, rid) for key in sorted(v.access_keys)])
+    conn.executemany("INSERT INTO resource_access (key, rid, basis) VALUES (?, ?, ?)",
+                     [(key, rid, v.access_keys[key]) for key in sorted(v.access_keys)])
     return True
 
 

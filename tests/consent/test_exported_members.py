@@ -8,8 +8,8 @@ def test_consent_exports_exactly_its_public_api() -> None:
     assert consent.__all__ == [
         "ACTIONS", "BREAK_GLASS", "CONFIDENTIALITY", "KINDS", "PURPOSES", "REDACTED",
         "Context", "Decision", "Grant", "Obligation", "PolicyError", "Principal", "Selector",
-        "access_keys", "decide", "default_labels", "keys_valid_until", "load_policies",
-        "plain_keys", "policies", "principal_keys", "redact", "redactable_types",
+        "access_basis", "access_keys", "decide", "default_labels", "keys_valid_until",
+        "load_policies", "plain_keys", "policies", "principal_keys", "redact", "redactable_types",
         "redacting", "scope_allows",
     ]
 

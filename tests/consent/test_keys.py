@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from consent import (
     Context,
     Principal,
+    access_basis,
     access_keys,
     decide,
     keys_valid_until,
@@ -140,7 +141,9 @@ def _labelled(body: dict[str, Any], code: str | None) -> dict[str, Any]:
 def test_keys_intersect_exactly_when_decide_permits_a_read(
         principal: Principal, resource: dict[str, Any], context: Context) -> None:
     held = principal_keys(principal)
-    met = access_keys(resource, context) & held
+    keyed = access_basis(resource, context)
+    met = frozenset(keyed) & held
+    assert frozenset(keyed) == access_keys(resource, context)
     decision = decide(principal, "read", resource, context)
     assert decision.permit is bool(met)
     assert decide(principal, "search", resource, context).permit is bool(met)
@@ -148,6 +151,8 @@ def test_keys_intersect_exactly_when_decide_permits_a_read(
         obliged = [o.elements for o in decision.obligations if o.code == "redact"]
         implied = () if met & plain_keys(held) else redacting(met)
         assert (obliged[0] if obliged else ()) == implied
+        # and the basis the trail records holds the rules the decision names
+        assert set(decision.basis) <= {rule for key in met for rule in keyed[key]}
 
 
 def test_the_author_key_needs_no_purpose() -> None:

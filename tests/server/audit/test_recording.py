@@ -106,7 +106,7 @@ def test_a_read_is_recorded_with_who_what_why_and_the_survivor(live):
     assert {centre.client_id, f"Organization/{CENTRE}", "rut-11111111-1"} <= agent_ids(event)
     assert event["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
     assert whats(event) == [f"Patient/{her['id']}"]
-    assert policy(event) == [f"access-key:inst:{CENTRE}"]  # read as its author
+    assert policy(event) == ["author"]  # read as its author
 
 
 def test_a_write_commits_with_its_event_and_a_refused_one_is_recorded_as_refused(live):
@@ -117,6 +117,7 @@ def test_a_write_commits_with_its_event_and_a_refused_one_is_recorded_as_refused
     events = auditor(live).events(agent=f"Organization/{CENTRE}")
     created = [e for e in events if subtype(e) == "create" and e["outcome"] == "0"]
     assert [whats(e) for e in created] == [[f"Patient/{her['id']}"]]
+    assert policy(created[0]) == ["author"]
     refused = [e for e in events if e["outcome"] == "4"]
     assert len(refused) == 1 and subtype(refused[0]) == "create"
     assert "entity" not in refused[0] or not whats(refused[0])  # nothing was written
@@ -157,6 +158,40 @@ def test_a_transaction_is_one_event_in_its_unit_and_a_batch_audits_each_write(li
     assert sorted(w.split("/")[0] for w in whats(tx)) == ["Observation", "Patient"]
 
 
+def test_the_basis_names_the_mandate_grant_or_her_consent_behind_each_read(live):
+    centre = Client(live, CENTRE)
+    her = centre.call("POST", "Patient", json={"resourceType": "Patient"}).json()
+    subject = {"reference": f"Patient/{her['id']}"}
+    case = {"resourceType": "EpisodeOfCare", "status": "active", "patient": subject,
+            "managingOrganization": {"reference": f"Organization/{POLICE}"}}
+    assert centre.call("POST", "EpisodeOfCare", json=case).status_code == 201
+    police = Client(live, POLICE, purpose="THREAT")
+    assert police.call("GET", f"Patient/{her['id']}").status_code == 200
+    assert police.call("GET", "Patient", params={"_id": her["id"]}).json()["total"] == 1
+    hotline = Client(live, "linea-1455", purpose="TREAT")
+    assert hotline.call("GET", f"Patient/{her['id']}").status_code == 404
+    permit = centre.call("POST", "Consent", json={
+        "resourceType": "Consent", "status": "active", "patient": subject,
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "provision": {"type": "permit", "actor": [{
+            "role": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "IRCP"}]},
+            "reference": {"reference": "Organization/linea-1455"}}]}}).json()
+    assert hotline.call("GET", f"Patient/{her['id']}").status_code == 200
+    events = auditor(live).events()
+    by = {(subtype(e), next(iter(agent_ids(e) & {f"Organization/{POLICE}",
+                                                   "Organization/linea-1455"}), None),
+           e["outcome"]): policy(e) for e in events}
+    grant = ["policy:criminal-justice#police-protection"]
+    assert by["read", f"Organization/{POLICE}", "0"] == grant
+    assert by["search-type", f"Organization/{POLICE}", "0"] == grant
+    assert by["read", "Organization/linea-1455", "0"] == [f"Consent/{permit['id']}"]
+    assert by["read", "Organization/linea-1455", "4"] == []  # nothing let it through
+
+
 def test_only_auditors_read_the_trail_and_nobody_writes_it(live):
     centre = Client(live, CENTRE)
     centre.call("POST", "Patient", json={"resourceType": "Patient"})
@@ -183,7 +218,7 @@ def test_break_the_glass_is_recorded_with_its_justification(live):
     assert len(found) == 1
     assert found[0]["purposeOfEvent"][0]["text"] == "riesgo vital inminente"
     assert whats(found[0]) == [f"Patient/{her['id']}"]
-    assert policy(found[0]) == ["access-key:btg"]  # let through by break-the-glass alone
+    assert policy(found[0]) == ["break-glass"]  # let through by break-the-glass alone
 
 
 def test_the_trail_verifies_intact_after_traffic(live):

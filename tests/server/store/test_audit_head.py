@@ -97,7 +97,7 @@ def test_entries_are_appended_with_the_unit_s_resource_writes(store):
     def version(type: str, id: str, n: int) -> NewVersion:
         at, us = clock.now()
         return NewVersion(type, id, n, at, us, "PUT", b'{"resourceType":"Patient"}',
-                          ResourceIndex(), frozenset({"*"}))
+                          ResourceIndex(), {"*": "public"})
 
     with pytest.raises(RuntimeError), store.unit_of_work() as uow:
         uow.write(version("Patient", "p1", 1))

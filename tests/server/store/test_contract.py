@@ -26,7 +26,7 @@ def version(type: str, id: str, n: int, *, codes=(), keys=("*",), deleted=False,
         {"resourceType": type, "id": id, "meta": {"versionId": str(n)}})
     index = ResourceIndex(tokens=[("identifier", system, code, None) for system, code in codes])
     return NewVersion(type, id, n, at, us, "DELETE" if deleted else method, body,
-                      None if deleted else index, frozenset(keys))
+                      None if deleted else index, dict.fromkeys(keys, "test"))
 
 
 def write(store, *versions: NewVersion) -> None:
@@ -165,6 +165,27 @@ def test_access_filter_applies_inside_the_query_to_totals_and_pages(store):
     assert store.search(token_query("Patient", "s", "x"), AccessFilter(frozenset())).total == 0
     history = store.history(HistoryQuery("Patient"), only_a)
     assert sorted(v.id for v in history.versions) == ["p1", "p3", "p5", "p7", "p9"]
+
+
+def test_a_filtered_read_tells_the_basis_of_the_keys_it_met(store):
+    at, us = clock.now()
+    keys = {"inst:A": "author", "kind:k|purpose:TREAT": "policy:p#g Consent/c",
+            "btg": "break-glass"}
+    body = orjson.dumps({"resourceType": "Patient", "id": "a"})
+    write(store, NewVersion("Patient", "a", 1, at, us, "PUT", body, ResourceIndex(), keys),
+          version("Patient", "b", 1, keys=("inst:B",)))
+    held = AccessFilter(frozenset({"inst:A", "kind:k|purpose:TREAT"}))
+    assert store.read_visible("Patient", "a", held).basis == ("Consent/c", "author", "policy:p#g")
+    assert store.read_visible("Patient", "b", held) is None
+    assert store.readable("Patient", "a", held) and not store.readable("Patient", "b", held)
+    assert store.basis([("Patient", "a"), ("Patient", "b"), ("Patient", "zz")], held) == {
+        ("Patient", "a"): ("Consent/c", "author", "policy:p#g")}
+    with store.unit_of_work() as uow:
+        assert uow.set_access_keys("Patient", "b", 1, {"inst:A": "Consent/d"})
+        assert uow.read_visible("Patient", "b", held).basis == ("Consent/d",)
+        assert uow.basis([("Patient", "b")], held) == {("Patient", "b"): ("Consent/d",)}
+        uow.commit()
+    assert store.read_visible("Patient", "b", held).basis == ("Consent/d",)
 
 
 def test_paging_is_stable_while_resources_are_created_and_deleted(store):

@@ -49,14 +49,15 @@ def put(store: Store, resource: dict, n: int, keys=("inst:A",), method="PUT") ->
     body = {**resource, "meta": {"versionId": str(n), "lastUpdated": at}}
     with store.unit_of_work() as uow:
         uow.write(NewVersion(body["resourceType"], body["id"], n, at, us, method,
-                             orjson.dumps(body), extract(body), frozenset(keys)))
+                             orjson.dumps(body), extract(body),
+                             {key: f"rule-{key}" for key in keys}))
         uow.commit()
 
 
 def delete(store: Store, type: str, id: str, n: int) -> None:
     at, us = clock.now()
     with store.unit_of_work() as uow:
-        uow.write(NewVersion(type, id, n, at, us, "DELETE", None, None, frozenset()))
+        uow.write(NewVersion(type, id, n, at, us, "DELETE", None, None, {}))
         uow.commit()
 
 
@@ -156,6 +157,8 @@ def assert_same(source: Store, target: Store) -> None:
     assert answers(target) == found
     only_b = AccessFilter(frozenset({"inst:B"}))
     assert answers(target, only_b) == answers(source, only_b)
+    refs = [("Patient", f"bulk{i}") for i in range(4)]
+    assert target.basis(refs, only_b) == source.basis(refs, only_b) != {}
     for id in ("p1", "p2", "p3"):
         assert (target.history(HistoryQuery("Patient", id)).versions
                 == source.history(HistoryQuery("Patient", id)).versions)

@@ -33,14 +33,14 @@ def risk_assessment(id: str, n: int = 1, basis: str = QUESTIONNAIRE_RESPONSE) ->
 
 
 def stored_before_basis(resource: dict, n: int = 1,
-                        keys: frozenset[str] = frozenset({"*"})) -> NewVersion:
+                        keys: dict[str, str] | None = None) -> NewVersion:
     """The version as a write made it before ``basis`` existed: no ``basis`` rows."""
     index = extract(resource)
     index.references = [row for row in index.references if row[0] != "basis"]
     _, us = clock.now()
     return NewVersion(resource["resourceType"], resource["id"], n,
                       resource["meta"]["lastUpdated"], us, "PUT", orjson.dumps(resource),
-                      index, keys)
+                      index, {"*": "public"} if keys is None else keys)
 
 
 def deletion(type: str, id: str, n: int) -> NewVersion:
@@ -115,7 +115,7 @@ def test_reindex_gives_the_index_a_write_would_give_and_running_it_again_changes
 def test_access_keys_are_recomputed_as_a_write_computes_them(store):
     authored = risk_assessment("r1")
     authored["meta"]["tag"] = [{"system": AUTHOR_SYSTEM, "code": "centro"}]
-    write(store, stored_before_basis(authored, keys=frozenset()))
+    write(store, stored_before_basis(authored, keys={}))
     author = AccessFilter(frozenset({"inst:centro"}))  # what its author's callers hold
     assert store.search(parse_search("RiskAssessment", [], strict=True).query,
                         author).matches == []
@@ -145,7 +145,7 @@ def test_only_the_given_types_are_reindexed(store):
     at, us = clock.now()  # the Patient is stored without its identifier rows likewise
     write(store, stored_before_basis(risk_assessment("r1")),
           NewVersion("Patient", "p1", 1, at, us, "PUT", orjson.dumps(patient),
-                     extract({"resourceType": "Patient", "id": "p1"}), frozenset({"*"})))
+                     extract({"resourceType": "Patient", "id": "p1"}), {"*": "public"}))
     report = reindex(store, types=["RiskAssessment", "Observation"])
     assert report.reindexed == {"Observation": 0, "RiskAssessment": 1}
     assert report.total == 1
@@ -210,7 +210,7 @@ def test_on_a_real_mongodb_only_the_version_read_gets_its_fields_and_nothing_els
         {"_id": "RiskAssessment/r1", "version": 2, "deleted": False, "lu": 7, "acc": []},
         {"_id": "RiskAssessment/r2", "version": 1, "deleted": True, "lu": 7, "acc": []}])
     uow = MongoUnitOfWork(db, None, None)
-    fields = index_fields(extract(risk_assessment("r1")), {"*"})
+    fields = index_fields(extract(risk_assessment("r1")), {"*": "public"})
     assert uow.set_index_fields("RiskAssessment/r1", 1, fields) is False  # updated since
     assert uow.set_index_fields("RiskAssessment/r2", 1, fields) is False  # deleted
     assert uow.set_index_fields("RiskAssessment/r1", 2, fields) is True

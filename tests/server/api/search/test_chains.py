@@ -419,9 +419,9 @@ def test_nested_has_through_provenance(live):
 class HiddenTagGate(AccessGate):
     """Callers hold only the public key; resources tagged ``hidden`` get another key."""
 
-    def access_keys(self, resource: dict, reader=None, survivors=None) -> frozenset[str]:
+    def access_keys(self, resource: dict, reader=None, survivors=None) -> dict[str, str]:
         tags = {t.get("code") for t in resource.get("meta", {}).get("tag", [])}
-        return frozenset({"hidden" if "hidden" in tags else PUBLIC_KEY})
+        return {"hidden" if "hidden" in tags else PUBLIC_KEY: "test"}
 
     def query_filter(self, principal, type):
         return AccessFilter(frozenset({PUBLIC_KEY}))

@@ -157,7 +157,8 @@ def resource(type: str, id: str, keys: tuple[str, ...], subject: str | None = No
         body["subject"] = {"reference": subject}
         t, _, i = subject.partition("/")
         index.references.append(("subject", t, i, None, None))
-    return NewVersion(type, id, 1, at, us, "PUT", orjson.dumps(body), index, frozenset(keys))
+    return NewVersion(type, id, 1, at, us, "PUT", orjson.dumps(body), index,
+                      dict.fromkeys(keys, "test"))
 
 
 @pytest.fixture
