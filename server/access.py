@@ -28,6 +28,11 @@ own tag of that system is replaced). A tag rather than ``meta.source``: ``source
 the client's to set (its system's URI), a tag of our system is searchable (``_tag``)
 and travels with every version, its history and a store copy.
 
+Writing one of her cases, care teams or Consents recomputes the keys of her whole record
+in the same unit of work (``rekey``), and sets her timer (``REKEY``) to the next instant
+a period of her Consents starts or ends; the timer worker (``server/timers.py``) computes
+them again then (``rekey_due``).
+
 Internal callers (``amparo init``/``demo``, the CLI: ``ANONYMOUS``, no client and no
 institution) are not filtered. A hidden resource is always reported like a missing one.
 """
@@ -42,8 +47,16 @@ from dataclasses import dataclass, field
 import orjson
 
 import consent
+from server import clock
 from server.search.query import SearchQuery
-from server.store import UNRESTRICTED, AccessFilter, AccessKeys, Reader, StoredVersion
+from server.store import (
+    UNRESTRICTED,
+    AccessFilter,
+    AccessKeys,
+    Reader,
+    StoredVersion,
+    UnitOfWork,
+)
 
 PUBLIC_KEY = "*"
 AUTHOR_SYSTEM = "https://fhir.amparo.cl/CodeSystem/institucion-autora"
@@ -73,6 +86,8 @@ RECORD_TYPES = (
 )
 _SURVIVOR_ELEMENTS = ("subject", "patient", "for", "beneficiary")
 _OVER = frozenset({"entered-in-error", "cancelled"})
+#: The timers (``server/timers.py``) of survivors' records: ``access-keys:Patient/<id>``.
+REKEY = "access-keys"
 #: How long an institution's kind is trusted (seconds); its writes here forget it at once.
 KIND_TTL = 60.0
 
@@ -247,6 +262,20 @@ class AccessGate:
         keyed = consent.access_basis(resource, self.context(resource, reader, survivors))
         return {key: " ".join(basis) for key, basis in keyed.items()}
 
+    def rekey(self, uow: UnitOfWork, patient: str,
+              record: Iterable[tuple[str, str, int, dict]],
+              survivors: dict[str, Survivor] | None = None) -> None:
+        """Recompute, in ``uow``, the keys of her ``record`` (``(type, id, version,
+        content)`` of each current version) after her context changed, and set her timer
+        (``REKEY``) to the next instant a period of her Consents starts or ends, when
+        they must be computed again (``consent.keys_valid_until``)."""
+        survivors = {} if survivors is None else survivors
+        for type, id, version, body in record:
+            uow.set_access_keys(type, id, version, self.access_keys(body, uow, survivors))
+        about = survivors.get(patient) or survivor_record(uow, patient)
+        until = consent.keys_valid_until(consent.Context(consents=about.consents))
+        uow.set_timer(f"{REKEY}:{patient}", None if until is None else clock.to_us(until))
+
     def context(self, resource: dict, reader: Reader | None,
                 survivors: dict[str, Survivor] | None = None) -> consent.Context:
         """The ``consent.Context`` of ``resource``: its author, and her record's."""
@@ -269,6 +298,13 @@ class AccessGate:
         return consent.Context(author=author, care_team=about.care_team,
                                care_team_refs=about.care_team_refs, institutions=kinds,
                                consents=about.consents)
+
+
+def rekey_due(uow: UnitOfWork, patient: str) -> None:
+    """Her timer (``REKEY``, ``server/timers.py``) fired: a period of one of her Consents
+    started or ended, so her record's keys are computed again as of now."""
+    AccessGate().rekey(uow, patient, ((v.type, v.id, v.version, orjson.loads(v.body))
+                                      for v in record_of(uow, patient)))
 
 
 def survivor_record(reader: Reader, patient: str) -> Survivor:

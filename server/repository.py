@@ -480,9 +480,7 @@ class Repository:
             w.survivors.pop(patient, None)
             record = [(v.type, v.id, v.version, orjson.loads(v.body))
                       for v in record_of(w.uow, patient)]
-        for type, id, version, body in record:
-            keys = self.gate.access_keys(body, w.uow, w.survivors)
-            w.uow.set_access_keys(type, id, version, keys)
+        self.gate.rekey(w.uow, patient, record, w.survivors)
 
 
 def institution_code(principal: Principal) -> str:

@@ -62,24 +62,109 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class OutboxWorker:
-    """Handles ``consumer``'s outbox events in order while it holds the consumer's lease."""
+class LeasedLoop:
+    """A thread that runs rounds (``run_once``) while its process holds lease
+    ``lease_name``: one holder at a time across processes and machines, another taking
+    over when the holder's lease expires or is released."""
 
-    def __init__(self, store: Store, consumer: str, handle: Handler, owner: str | None = None,
+    def __init__(self, store: Store, lease_name: str, owner: str | None = None,
                  ttl_seconds: float = 10, batch: int = 100, idle_seconds: float = 0.2):
         self.store = store
-        self.consumer = consumer
-        self.handle = handle
+        self.lease_name = lease_name
         self.owner = owner or default_owner()
         self.ttl_seconds = ttl_seconds
         self.batch = batch
         self.idle_seconds = idle_seconds
-        self.lease_name = f"outbox:{consumer}"
-        self.failures = 0  # consecutive rounds stopped by a failing event
+        self.failures = 0  # consecutive rounds stopped by a failure
         self._lease: Lease | None = None
         self._renewed = 0.0  # monotonic time the held lease was last taken or renewed
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """One round; return how much it handled (``batch`` or more: go on at once)."""
+        raise NotImplementedError
+
+    def _hold(self) -> Lease | None:
+        """The lease, taken or renewed once a third of its ttl has passed since the last
+        time (fencing makes a held lease that expired meanwhile harmless). Called between
+        units of work, never inside one: on SQLite taking a lease needs the write lock
+        that an open unit holds."""
+        if self._lease is not None and time.monotonic() - self._renewed < self.ttl_seconds / 3:
+            return self._lease
+        started = time.monotonic()
+        lease = self.store.acquire_lease(self.lease_name, self.owner, self.ttl_seconds)
+        if lease is not None and (self._lease is None or self._lease.token != lease.token):
+            log.info("%s: lease taken by %s (token %d)", self.lease_name, self.owner,
+                     lease.token)
+        self._lease, self._renewed = lease, started
+        return lease
+
+    # -- the thread -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run rounds on a thread until ``stop()`` or the end of the main thread."""
+        if self._thread is not None:
+            raise RuntimeError("this worker is already running")
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=f"amparo-{self.lease_name}")
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the work in flight, release the lease and wait for the thread."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        try:
+            while not self._done():
+                try:
+                    handled = self.run_once()
+                except Exception as exc:  # the store is unreachable or busy: try again
+                    log.error("%s: round failed with %s", self.lease_name,
+                              type(exc).__name__)
+                    self._lease, handled = None, 0
+                if handled < self.batch:
+                    self._sleep(self._pause())
+        finally:
+            self._release()
+
+    def _pause(self) -> float:
+        if self._lease is None:  # another process holds it: check for its expiry
+            return self.ttl_seconds / 4
+        if self.failures:
+            return min(self.idle_seconds * 2 ** min(self.failures, 16), _MAX_BACKOFF)
+        return self.idle_seconds
+
+    def _done(self) -> bool:
+        return self._stopping.is_set() or not threading.main_thread().is_alive()
+
+    def _sleep(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while not self._done() and (left := until - time.monotonic()) > 0:
+            self._stopping.wait(min(left, _SLICE))
+
+    def _release(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        try:
+            self.store.release_lease(lease)
+        except Exception as exc:  # it expires on its own
+            log.warning("%s: could not release the lease (%s)", self.lease_name,
+                        type(exc).__name__)
+
+
+class OutboxWorker(LeasedLoop):
+    """Handles ``consumer``'s outbox events in order while it holds the consumer's lease."""
+
+    def __init__(self, store: Store, consumer: str, handle: Handler, owner: str | None = None,
+                 ttl_seconds: float = 10, batch: int = 100, idle_seconds: float = 0.2):
+        super().__init__(store, f"outbox:{consumer}", owner, ttl_seconds, batch, idle_seconds)
+        self.consumer = consumer
+        self.handle = handle
 
     # -- one round ------------------------------------------------------------------
 
@@ -125,74 +210,3 @@ class OutboxWorker:
             return False
         self.failures = 0
         return True
-
-    def _hold(self) -> Lease | None:
-        """The lease, taken or renewed once a third of its ttl has passed since the last
-        time (fencing makes a held lease that expired meanwhile harmless). Called between
-        units of work, never inside one: on SQLite taking a lease needs the write lock
-        that an open unit holds."""
-        if self._lease is not None and time.monotonic() - self._renewed < self.ttl_seconds / 3:
-            return self._lease
-        started = time.monotonic()
-        lease = self.store.acquire_lease(self.lease_name, self.owner, self.ttl_seconds)
-        if lease is not None and (self._lease is None or self._lease.token != lease.token):
-            log.info("outbox consumer %r: lease taken by %s (token %d)", self.consumer,
-                     self.owner, lease.token)
-        self._lease, self._renewed = lease, started
-        return lease
-
-    # -- the thread -----------------------------------------------------------------
-
-    def start(self) -> None:
-        """Run rounds on a thread until ``stop()`` or the end of the main thread."""
-        if self._thread is not None:
-            raise RuntimeError("this worker is already running")
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"amparo-outbox-{self.consumer}")
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop after the event in flight, release the lease and wait for the thread."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        try:
-            while not self._done():
-                try:
-                    handled = self.run_once()
-                except Exception as exc:  # the store is unreachable or busy: try again
-                    log.error("outbox consumer %r: round failed with %s", self.consumer,
-                              type(exc).__name__)
-                    self._lease, handled = None, 0
-                if handled < self.batch:
-                    self._sleep(self._pause())
-        finally:
-            self._release()
-
-    def _pause(self) -> float:
-        if self._lease is None:  # another process holds it: check for its expiry
-            return self.ttl_seconds / 4
-        if self.failures:
-            return min(self.idle_seconds * 2 ** min(self.failures, 16), _MAX_BACKOFF)
-        return self.idle_seconds
-
-    def _done(self) -> bool:
-        return self._stopping.is_set() or not threading.main_thread().is_alive()
-
-    def _sleep(self, seconds: float) -> None:
-        until = time.monotonic() + seconds
-        while not self._done() and (left := until - time.monotonic()) > 0:
-            self._stopping.wait(min(left, _SLICE))
-
-    def _release(self) -> None:
-        lease, self._lease = self._lease, None
-        if lease is None:
-            return
-        try:
-            self.store.release_lease(lease)
-        except Exception as exc:  # it expires on its own
-            log.warning("outbox consumer %r: could not release the lease (%s)",
-                        self.consumer, type(exc).__name__)

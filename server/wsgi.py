@@ -3,13 +3,16 @@
 from flask import Flask
 
 from server.app import create_app
+from server.timers import start_timers
 from server.worker import start_workers
 
 
 def application() -> Flask:
     """Factory: each worker process builds its own app (and its own store connections)
-    and starts the outbox workers of the registered consumers (``server/worker.py``:
-    none registered, no thread; the threads end with the process's main thread)."""
+    and starts the outbox workers of the registered consumers (``server/worker.py``)
+    and the timer worker (``server/timers.py``); the threads end with the process's
+    main thread."""
     app = create_app()
-    app.extensions["amparo.workers"] = start_workers(app.extensions["amparo"].store)
+    store = app.extensions["amparo"].store
+    app.extensions["amparo.workers"] = [*start_workers(store), start_timers(store)]
     return app

@@ -7,7 +7,7 @@ with each resource's current version. The target's highest seq tells where an ea
 run stopped, so an interrupted copy is resumed by running it again, never doubled.
 A target is accepted only when it is empty or holds an earlier copy of this source
 (its first and last versions are the source's versions at the same seq). At the end
-the outbox consumers' positions and the audit trail are copied and the counts
+the outbox consumers' positions, the audit trail and the timers are copied and the counts
 compared: versions, and current resources in all and per type.
 """
 
@@ -59,6 +59,7 @@ def migrate(source: Store, target: Store, batch: int = 1000,
     for name, position in consumers.items():
         target.outbox_ack(name, position)
     copy_audit_head(source, target)
+    copy_timers(source, target)
     versions_count, resources, by_type = check_counts(source, target)
     return MigrationReport(copied, resumed_after, versions_count, resources, by_type,
                            consumers)
@@ -77,6 +78,19 @@ def copy_audit_head(source: Store, target: Store, batch: int = 1000) -> None:
         after = entries[-1].position
     if target.audit_head() != head:
         target.import_audit([], head)
+
+
+def copy_timers(source: Store, target: Store) -> None:
+    """Copy every timer, in one unit of work (there is one per survivor at most whose
+    Consents have a period yet to start or end)."""
+    timers = source.due_timers(_NEVER, limit=_NEVER)
+    with target.unit_of_work() as uow:
+        for name, due_us in timers:
+            uow.set_timer(name, due_us)
+        uow.commit()
+
+
+_NEVER = 2**62  # an instant (µs) after every timer, and a limit above their number
 
 
 def _identity(copied: CopiedVersion) -> tuple:

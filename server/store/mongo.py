@@ -73,6 +73,7 @@ from server.store.port import (
 
 DEFAULT_DATABASE = "amparo"
 COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters",
+               "timers",
                "clients", "jtis", "signing_keys", mongo_audit.COLLECTION)
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
@@ -171,6 +172,7 @@ class MongoStore(Store):
             self.db.resources.create_index(keys, name=name)
         for name, keys, unique in VERSION_INDEXES:
             self.db.versions.create_index(keys, name=name, unique=unique)
+        self.db.timers.create_index([("due", 1)], name="due")
         mongo_auth.init(self.db)
         mongo_audit.init(self.db)
         self.db.counters.update_one(
@@ -344,6 +346,12 @@ class MongoStore(Store):
         with self._reading():
             return mongo_copy.version_count(self.db)
 
+    def due_timers(self, before_us: int, limit: int = 100) -> list[tuple[str, int]]:
+        with self._reading():
+            docs = self.db.timers.find({"due": {"$lt": before_us}},
+                                       sort=[("due", 1), ("_id", 1)], limit=limit)
+            return [(doc["_id"], doc["due"]) for doc in docs]
+
     def consumers(self) -> dict[str, int]:
         with self._reading():
             return mongo_copy.consumers(self.db)
@@ -485,6 +493,17 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
 
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         mongo_lease.ack(self.db, self.session, consumer, position, lease)
+
+    def set_timer(self, name: str, due_us: int | None) -> None:
+        if due_us is None:
+            self.db.timers.delete_one({"_id": name}, session=self.session)
+        else:
+            self.db.timers.replace_one({"_id": name}, {"due": due_us}, upsert=True,
+                                       session=self.session)
+
+    def timer(self, name: str) -> int | None:
+        doc = self.db.timers.find_one({"_id": name}, session=self.session)
+        return doc["due"] if doc else None
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

@@ -116,6 +116,18 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
         self._materialise()
         return super().basis(refs, access)
 
+    def set_timer(self, name: str, due_us: int | None) -> None:
+        self._materialise()
+        timers = self.db.timers
+        before = timers.find_one({"_id": name})
+        super().set_timer(name, due_us)
+        self._undo.append(lambda: timers.replace_one({"_id": name}, before, upsert=True)
+                          if before is not None else timers.delete_one({"_id": name}))
+
+    def timer(self, name: str) -> int | None:
+        self._materialise()
+        return super().timer(name)
+
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         self._materialise()
         consumers = self.db.outbox_consumers

@@ -29,6 +29,10 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   store writes and its acknowledgement commit together; given a lease, it first checks
   the lease is still held with that token and raises ``LeaseLost`` otherwise, so a
   process whose lease expired and was taken over cannot commit (fencing).
+- Timers (``server/timers.py``): work due at an instant rather than on a change.
+  ``UnitOfWork.set_timer`` sets (or, with None, clears) a named timer with the unit's
+  writes; ``UnitOfWork.timer`` reads it as the unit sees it; ``due_timers`` lists the
+  timers due before an instant, earliest first. A name has at most one timer.
 - Copying (``amparo migrate``, ``server/store/migrate.py``): every version has a global
   change order ``seq`` (strictly increasing in commit order). ``export_versions`` lists
   versions by ``seq`` as ``CopiedVersion`` values, each with its outbox position and,
@@ -353,6 +357,15 @@ class UnitOfWork(Reader):
         version, timestamp or outbox event is written."""
 
     @abstractmethod
+    def set_timer(self, name: str, due_us: int | None) -> None:
+        """Set timer ``name`` to fire after ``due_us`` (microseconds since the epoch),
+        replacing its earlier instant, or clear it (None), with this unit's writes."""
+
+    @abstractmethod
+    def timer(self, name: str) -> int | None:
+        """The instant timer ``name`` is set to, as this unit sees it; None if unset."""
+
+    @abstractmethod
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
         it back). With ``lease``, first check it is still held with its token; raise
@@ -385,6 +398,11 @@ class Store(Reader):
     @abstractmethod
     def outbox(self, after: int, limit: int = 100) -> list[OutboxEvent]:
         """Committed changes with position > ``after``, oldest first."""
+
+    @abstractmethod
+    def due_timers(self, before_us: int, limit: int = 100) -> list[tuple[str, int]]:
+        """Committed timers set to an instant before ``before_us``, as ``(name, due_us)``,
+        earliest first."""
 
     @abstractmethod
     def outbox_position(self, consumer: str) -> int:

@@ -4,6 +4,7 @@
 -- resource_version: every version ever written; seq is the global change order.
 -- idx_*: the search index rows of the current version (server/search/index.py).
 -- resource_access: access keys of the current version (the access gate's query face).
+-- timer: work due at an instant (server/timers.py), one per name.
 -- outbox: one event per committed version, in commit order, for background workers.
 
 CREATE TABLE IF NOT EXISTS resource (
@@ -105,6 +106,12 @@ CREATE TABLE IF NOT EXISTS resource_access (
     PRIMARY KEY (key, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resource_access_rid ON resource_access (rid);
+
+CREATE TABLE IF NOT EXISTS timer (
+    name   TEXT PRIMARY KEY,
+    due_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timer_due ON timer (due_us);
 
 CREATE TABLE IF NOT EXISTS outbox (
     position INTEGER PRIMARY KEY AUTOINCREMENT,

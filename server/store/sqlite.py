@@ -283,6 +283,11 @@ class SqliteStore(_SqliteReads, Store):
             "ORDER BY position LIMIT ?", (after, limit)).fetchall()
         return [OutboxEvent(*row) for row in rows]
 
+    def due_timers(self, before_us: int, limit: int = 100) -> list[tuple[str, int]]:
+        return self._conn().execute(
+            "SELECT name, due_us FROM timer WHERE due_us < ? ORDER BY due_us, name LIMIT ?",
+            (before_us, limit)).fetchall()
+
     def outbox_position(self, consumer: str) -> int:
         row = self._conn().execute(
             "SELECT position FROM outbox_consumer WHERE name = ?", (consumer,)).fetchone()
@@ -477,6 +482,17 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
                           version.access_keys)
         self._pending.setdefault("outbox", []).append(
             (version.type, version.id, version.version, version.method, version.last_updated))
+
+    def set_timer(self, name: str, due_us: int | None) -> None:
+        if due_us is None:
+            self.conn.execute("DELETE FROM timer WHERE name = ?", (name,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO timer (name, due_us) VALUES (?, ?)",
+                              (name, due_us))
+
+    def timer(self, name: str) -> int | None:
+        row = self.conn.execute("SELECT due_us FROM timer WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

@@ -188,6 +188,31 @@ def test_a_filtered_read_tells_the_basis_of_the_keys_it_met(store):
     assert store.read_visible("Patient", "b", held).basis == ("Consent/d",)
 
 
+def test_timers_commit_with_their_unit_and_come_due_earliest_first(store):
+    with store.unit_of_work() as uow:
+        uow.set_timer("rekey:Patient/a", 300)
+        uow.set_timer("rekey:Patient/b", 100)
+        uow.set_timer("rekey:Patient/c", 200)
+        assert uow.timer("rekey:Patient/a") == 300
+        uow.commit()
+    assert store.due_timers(1000) == [("rekey:Patient/b", 100), ("rekey:Patient/c", 200),
+                                      ("rekey:Patient/a", 300)]
+    assert store.due_timers(200) == [("rekey:Patient/b", 100)]  # strictly before
+    assert store.due_timers(1000, limit=1) == [("rekey:Patient/b", 100)]
+    with store.unit_of_work() as uow:
+        uow.set_timer("rekey:Patient/b", 500)  # moved: one timer per name
+        uow.set_timer("rekey:Patient/c", None)
+        uow.set_timer("rekey:Patient/zz", None)  # clearing an unset timer is no error
+        assert uow.timer("rekey:Patient/c") is None
+        uow.commit()
+    assert store.due_timers(1000) == [("rekey:Patient/a", 300), ("rekey:Patient/b", 500)]
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.set_timer("rekey:Patient/a", None)
+        uow.set_timer("rekey:Patient/d", 1)
+        raise RuntimeError("rolled back")
+    assert store.due_timers(1000) == [("rekey:Patient/a", 300), ("rekey:Patient/b", 500)]
+
+
 def test_paging_is_stable_while_resources_are_created_and_deleted(store):
     write(store, *[version("Patient", f"p{i}", 1, codes=[("s", "x")]) for i in range(6)])
     first = store.search(token_query("Patient", "s", "x", count=2))

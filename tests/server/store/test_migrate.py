@@ -88,7 +88,7 @@ def trail(store: Store) -> tuple[tuple[int, str], list[AuditEntry]]:
 
 def populate(store: Store) -> None:
     """History, deletes, a resurrection, every kind of index value, two institutions'
-    access keys, two outbox consumers and an audit trail."""
+    access keys, two outbox consumers, an audit trail and a timer."""
     put(store, patient("p1", "1", "Soto"), 1, method="POST")
     put(store, patient("p1", "1", "Soto Pérez"), 2)
     put(store, patient("p2", "2"), 1)
@@ -117,6 +117,9 @@ def populate(store: Store) -> None:
     store.outbox_ack("audit", events[4].position)
     store.outbox_ack("notify", events[-2].position)
     audit(store, 1, 3, 2)
+    with store.unit_of_work() as uow:
+        uow.set_timer("access-keys:Patient/p1", 1_900_000_000_000_000)
+        uow.commit()
 
 
 QUERIES = [
@@ -159,6 +162,7 @@ def assert_same(source: Store, target: Store) -> None:
     assert answers(target, only_b) == answers(source, only_b)
     refs = [("Patient", f"bulk{i}") for i in range(4)]
     assert target.basis(refs, only_b) == source.basis(refs, only_b) != {}
+    assert target.due_timers(2**62) == source.due_timers(2**62) != []
     for id in ("p1", "p2", "p3"):
         assert (target.history(HistoryQuery("Patient", id)).versions
                 == source.history(HistoryQuery("Patient", id)).versions)
