@@ -14,9 +14,10 @@ from ._model import CONFIDENTIALITY
 __all__ = ["Facts", "facts"]
 
 # Where each type keeps the date of its data (Consent.provision.dataPeriod), first found.
-_DATES = ("effectiveDateTime", "effectivePeriod.start", "occurrenceDateTime",
-          "occurrencePeriod.start", "authoredOn", "period.start", "date", "recorded",
-          "issued", "created")
+_DATES = tuple(tuple(path.split(".")) for path in (
+    "effectiveDateTime", "effectivePeriod.start", "occurrenceDateTime",
+    "occurrencePeriod.start", "authoredOn", "period.start", "date", "recorded", "issued",
+    "created"))
 # Who a resource is addressed to (the receiving institution of a referral or task).
 _RECIPIENTS = {"ServiceRequest": ("performer",), "Task": ("owner",)}
 
@@ -52,9 +53,9 @@ def _codings(value: Any) -> Iterator[dict[str, Any]]:
             yield from (c for c in item.get("coding", []) if isinstance(c, dict))
 
 
-def _get(resource: dict[str, Any], path: str) -> Any:
+def _get(resource: dict[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = resource
-    for part in path.split("."):
+    for part in path:
         value = value.get(part) if isinstance(value, dict) else None
     return value
 

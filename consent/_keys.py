@@ -44,7 +44,7 @@ Why equality holds, and where it needs help:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ._decide import _Ask, _covering, kind_permits, known_institutions, read_verdict
@@ -102,6 +102,32 @@ def _keyed(key: str, decision: Any) -> tuple[str, tuple[str, ...]]:
     return key, decision.basis
 
 
+@lru_cache(maxsize=8192)
+def _mandate_keys(covering: tuple[Grant, ...], known: frozenset[tuple[str, str | None]],
+                  care_team: frozenset[str], recipients: frozenset[str]
+                  ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The keys the mandate's ``covering`` grants give, with their basis, when the case
+    ``known`` institutions (with their kinds) and no Consent speaks: the same for every
+    resource of a kind and a case, so computed once for them."""
+    given: dict[str, list[Grant]] = {}
+    for g in covering:
+        if "read" not in g.actions:
+            continue
+        purposes = [p for p in PURPOSES if p in g.purposes]
+        if g.relation == "any":
+            for kind in KINDS if g.kinds is None else [k for k in KINDS if k in g.kinds]:
+                for p in purposes:
+                    given.setdefault(f"kind:{kind}|purpose:{p}", []).append(g)
+        for inst, kind in sorted(known, key=lambda pair: pair[0]):
+            if (g.kinds is not None and kind not in g.kinds) \
+                    or (g.relation == "care-team" and inst not in care_team) \
+                    or (g.relation == "recipient" and inst not in recipients):
+                continue
+            for p in purposes:
+                given.setdefault(f"inst:{_org_id(inst)}|purpose:{p}", []).append(g)
+    return tuple(_redacted_key(key, grants) for key, grants in given.items())
+
+
 def access_keys(resource: dict[str, Any], context: Context | None = None) -> frozenset[str]:
     """Return the keys that grant read of ``resource`` under ``context``."""
     return frozenset(access_basis(resource, context))
@@ -122,23 +148,8 @@ def access_basis(resource: dict[str, Any],
         keys["btg"] = ("break-glass",)
     known = known_institutions(f, ctx)
     if not ctx.consents:  # the mandate alone: the keys its covering grants give
-        given: dict[str, list[Grant]] = {}
-        for g in _covering(f):
-            if "read" not in g.actions:
-                continue
-            purposes = [p for p in PURPOSES if p in g.purposes]
-            if g.relation == "any":
-                for kind in KINDS if g.kinds is None else [k for k in KINDS if k in g.kinds]:
-                    for p in purposes:
-                        given.setdefault(f"kind:{kind}|purpose:{p}", []).append(g)
-            for inst in known:
-                if (g.kinds is not None and ctx.institutions.get(inst) not in g.kinds) \
-                        or (g.relation == "care-team" and inst not in ctx.care_team) \
-                        or (g.relation == "recipient" and inst not in f.recipients):
-                    continue
-                for p in purposes:
-                    given.setdefault(f"inst:{_org_id(inst)}|purpose:{p}", []).append(g)
-        keys.update(_redacted_key(key, grants) for key, grants in given.items())
+        kinds = frozenset((inst, ctx.institutions.get(inst)) for inst in known)
+        keys.update(_mandate_keys(_covering(f), kinds, ctx.care_team & known, f.recipients))
         return keys
     for inst in known:
         kind = ctx.institutions.get(inst)

@@ -423,6 +423,9 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
         self.conn = conn
         self.committed = False
         self._pending: dict[str, list[tuple]] = {}
+        self._access: dict[int, AccessKeys] = {}  # buffered access keys, by rid
+        #: (type, id) -> (rid, version) of what this unit wrote, while its keys are buffered
+        self._written: dict[tuple[str, str], tuple[int, int]] = {}
         self._audit: tuple[int, str] | None = None  # the head, read once per unit
         self._head_moved = False
 
@@ -480,6 +483,10 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
              version.method, deleted, version.body))
         self.buffer_index(rid, version.type, None if deleted else version.index,
                           version.access_keys)
+        if deleted:
+            self._written.pop((version.type, version.id), None)
+        else:
+            self._written[version.type, version.id] = (rid, version.version)
         self._pending.setdefault("outbox", []).append(
             (version.type, version.id, version.version, version.method, version.last_updated))
 
@@ -496,6 +503,10 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:
+        written = self._written.get((type, id))
+        if written is not None and written[1] == version and written[0] in self._access:
+            self._access[written[0]] = keys  # written by this unit, keys still buffered
+            return True
         self._flush()  # buffered rows may be this resource's
         row = self.conn.execute("SELECT rid, version, deleted FROM resource WHERE type = ? "
                                 "AND id = ?", (type, id)).fetchone()
@@ -527,13 +538,17 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
                 if rows:
                     pending.setdefault(kind, []).extend(head + row for row in rows)
         if access_keys:
-            pending.setdefault("access", []).extend(
-                (key, rid, basis) for key, basis in access_keys.items())
+            self._access[rid] = access_keys
 
     def _flush(self) -> None:
         for kind, rows in self._pending.items():
             self.conn.executemany(_BUFFERED[kind], rows)
         self._pending = {}
+        if self._access:
+            self.conn.executemany(_BUFFERED["access"], [
+                (key, rid, basis) for rid, keys in self._access.items()
+                for key, basis in keys.items()])
+            self._access = {}
         if self._head_moved:
             sqlite_audit.set_head(self.conn, *self._audit)
             self._head_moved = False

@@ -186,6 +186,16 @@ def test_a_filtered_read_tells_the_basis_of_the_keys_it_met(store):
         assert uow.basis([("Patient", "b")], held) == {("Patient", "b"): ("Consent/d",)}
         uow.commit()
     assert store.read_visible("Patient", "b", held).basis == ("Consent/d",)
+    with store.unit_of_work() as uow:  # keys of what the unit itself wrote
+        uow.write(version("Patient", "c", 1, keys=("inst:B",)))
+        assert not uow.set_access_keys("Patient", "c", 2, {"inst:A": "x"})  # not current
+        assert uow.set_access_keys("Patient", "c", 1, {"inst:A": "Consent/e"})
+        uow.write(version("Patient", "d", 1))
+        uow.write(version("Patient", "d", 2, deleted=True))
+        assert not uow.set_access_keys("Patient", "d", 2, {"inst:A": "x"})  # deleted
+        uow.commit()
+    assert store.read_visible("Patient", "c", held).basis == ("Consent/e",)
+    assert store.read_visible("Patient", "d", held) is None
 
 
 def test_timers_commit_with_their_unit_and_come_due_earliest_first(store):
