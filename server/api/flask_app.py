@@ -26,6 +26,7 @@ from server.api import (  # noqa: F401 (routes)
     bundle,
     history,
     ig,
+    match,
     metadata,
     read,
     search,

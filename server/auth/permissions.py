@@ -13,6 +13,7 @@ request runs (403 otherwise).
   403 in its own response and the others run;
 - ``$expand``, ``$validate-code``, ``$lookup``, ``$translate``: ``r`` on ValueSet,
   CodeSystem or ConceptMap;
+- ``Patient/$match``: ``s`` (it searches the survivors);
 - ``[type]/[id]/$validate``: ``r`` (it reads the stored resource);
   ``[type]/$validate``: ``c`` or ``u`` (it checks a resource about to be written);
 - ``ig/package.tgz``: nothing beyond a valid token; ``metadata`` not even that.
@@ -86,6 +87,8 @@ def _needs(method: str, path: str, has_query: bool, if_none_exist: bool, body, b
     if operation is not None:
         if operation == "$validate" and route.level == "type":
             yield Need(type, "cu", where)
+        elif operation == "$match":
+            yield Need(type, "s", where)
         else:
             yield Need(type, "r", where)
         return

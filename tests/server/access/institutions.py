@@ -30,10 +30,10 @@ class Institution:
     """A client of ``org`` holding a token for ``purpose`` (``justification`` for BTG)."""
 
     def __init__(self, live: LiveServer, org: str, purpose: str,
-                 justification: str | None = None):
+                 justification: str | None = None, scope: str = "system/*.cruds"):
         store = live.app.extensions["amparo"].store
-        client = TestClient(store, live.base, purposes=(purpose,), org=org)
-        data = {"grant_type": "client_credentials", "scope": "system/*.cruds",
+        client = TestClient(store, live.base, scope, purposes=(purpose,), org=org)
+        data = {"grant_type": "client_credentials", "scope": scope,
                 "purpose_of_use": purpose}
         if justification:
             data["justification"] = justification

@@ -1,0 +1,97 @@
+"""What identifies a woman in a Patient resource, normalised for comparison."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from server.search.values import normalize
+from server.synth.run import is_valid
+from server.synth.run import normalize as normal_run
+
+RUN_SYSTEM = "http://regcivil.cl/Validacion/RUN"
+UNVERIFIED_RUN_SYSTEM = "https://fhir.amparo.cl/sid/run-no-verificado"
+SECOND_SURNAME = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/SegundoApellido"
+COMUNA_EXTENSION = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/ComunasCl"
+COMUNA_SYSTEM = "https://hl7chile.cl/fhir/ig/clcore/CodeSystem/CSCodComunasCL"
+
+_NOT_DIGITS = re.compile(r"\D")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A Patient's identifying facts. Names are lower-case, accent-free words (a hyphen
+    counts as a space); phones are their last 8 digits (the Chilean subscriber number,
+    whatever prefix was written)."""
+
+    runs: frozenset[str]  # valid RUNs, normal form
+    unverified_runs: frozenset[str]  # RUNs sent with a wrong check digit
+    documents: frozenset[tuple[str, str]]  # (system, value) of every other identifier
+    given: str | None  # the first given name
+    surnames: tuple[str, ...]  # first surname, then the second, if any
+    birth_date: str | None
+    comunas: frozenset[str]  # CUT codes
+    phones: frozenset[str]
+
+
+def identity(patient: dict[str, Any]) -> Identity:
+    """The ``Identity`` of ``patient`` (a Patient resource as a dict)."""
+    runs, unverified, documents = set(), set(), set()
+    for identifier in patient.get("identifier") or []:
+        system, value = identifier.get("system"), identifier.get("value")
+        if not isinstance(system, str) or not isinstance(value, str) or not value.strip():
+            continue
+        if system in (RUN_SYSTEM, UNVERIFIED_RUN_SYSTEM):
+            try:
+                run = normal_run(value)
+            except ValueError:  # not even shaped like a RUN: nothing to compare
+                continue
+            (runs if system == RUN_SYSTEM and is_valid(run) else unverified).add(run)
+        else:
+            documents.add((system, " ".join(value.upper().split())))
+    given, surnames = _name(patient.get("name") or [])
+    birth = patient.get("birthDate")
+    return Identity(
+        frozenset(runs), frozenset(unverified), frozenset(documents), given, surnames,
+        birth if isinstance(birth, str) and len(birth) == 10 else None,
+        frozenset(_comunas(patient.get("address") or [])),
+        frozenset(p for p in (_phone(t) for t in patient.get("telecom") or []) if p))
+
+
+def _words(text: object) -> list[str]:
+    return normalize(text.replace("-", " ")).split() if isinstance(text, str) else []
+
+
+def _name(names: list[dict]) -> tuple[str | None, tuple[str, ...]]:
+    """The first given name and the surnames of the official name (else the first): a
+    ``family`` of two words without the CL Core second-surname extension is read as
+    both surnames (``Rojas Fuentes``)."""
+    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    given = next((w for g in chosen.get("given") or [] for w in _words(g)), None)
+    surnames = _words(chosen.get("family"))
+    for extension in (chosen.get("_family") or {}).get("extension") or []:
+        if extension.get("url") == SECOND_SURNAME:
+            surnames += _words(extension.get("valueString"))
+    return given, tuple(surnames[:2])
+
+
+def _comunas(addresses: list[dict]) -> set[str]:
+    found = set()
+    for address in addresses:
+        for element in ("_city", "_district"):
+            for extension in (address.get(element) or {}).get("extension") or []:
+                if extension.get("url") != COMUNA_EXTENSION:
+                    continue
+                for coding in (extension.get("valueCodeableConcept") or {}).get("coding") or []:
+                    if coding.get("system") == COMUNA_SYSTEM and coding.get("code"):
+                        found.add(coding["code"].zfill(5))
+    return found
+
+
+def _phone(telecom: dict) -> str | None:
+    if telecom.get("system") not in (None, "phone", "sms") or \
+            not isinstance(telecom.get("value"), str):
+        return None
+    digits = _NOT_DIGITS.sub("", telecom["value"])
+    return digits[-8:] if len(digits) >= 8 else None
