@@ -9,6 +9,7 @@ one timestamp); a transaction bundle runs many interactions in one ``Write``.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,7 +32,9 @@ from server.access import (
     survivor_from,
     survivor_of,
 )
+from server.cases import CaseOpening
 from server.patch import apply_json_patch
+from server.referrals import ReferralWorkflow
 from server.risk import RiskScoring
 from server.search.extract import extract
 from server.search.query import HistoryQuery, SearchQuery
@@ -78,7 +81,12 @@ class Outcome:
 class WriteRule(Protocol):
     """A domain rule that runs inside the unit of work of each write of its ``types``:
     it may refuse the write (raise ``FhirError``, nothing is committed) or write what
-    follows from it (through the repository, so its own writes are checked too)."""
+    follows from it (through the repository, so its own writes are checked too).
+
+    A rule may also define ``before_write(repo, w, resource, previous)``, called before
+    the version is stamped with the resource as a dict it may change in place (the
+    elements the server computes, e.g. a referral task's times) and the current version
+    (None on a creation); ``Repository._before_write`` calls it when it is defined."""
 
     types: frozenset[str]
 
@@ -88,8 +96,10 @@ class WriteRule(Protocol):
     def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None: ...
 
 
-#: The platform's domain rules: risk answers scored into their assessment.
-RULES: tuple[WriteRule, ...] = (RiskScoring(),)
+#: The platform's domain rules: risk answers scored into their assessment, the referral
+#: workflow (its files are checked here: a bad one stops the server from starting), her
+#: case found or opened at each contact.
+RULES: tuple[WriteRule, ...] = (RiskScoring(), ReferralWorkflow(), CaseOpening())
 
 
 class Repository:
@@ -206,6 +216,7 @@ class Repository:
             if matches:
                 raise errors.precondition_failed(
                     f"If-None-Exist matched {len(matches)} {if_none_exist.type} resources")
+        resource = self._before_write(w, resource, None)
         return Outcome(201, self._put(w, resource, id or new_id(), None, "POST"))
 
     def update(self, w: Write, type: str, id: str, resource: Valid,
@@ -222,10 +233,10 @@ class Repository:
         if if_none_match and exists:
             raise errors.precondition_failed(f"{type}/{id} already exists (If-None-Match: *)")
         self._check_if_match(current, if_match, type, id)
-        if exists and _same_content(current, stamp(resource.resource,
-                                                   self._author(w, current))):
+        completed = self._before_write(w, resource, current)
+        if exists and self._unchanged(w, current, resource, completed):
             return Outcome(200, current)  # no-op update: no new version, no event
-        version = self._put(w, resource, id, current, "PUT")
+        version = self._put(w, completed, id, current, "PUT")
         return Outcome(200 if exists else 201, version)
 
     def conditional_update(self, w: Write, query: SearchQuery, resource: Valid,
@@ -334,9 +345,10 @@ class Repository:
                 or patched.get("id") != id:
             raise errors.unprocessable("a patch may not change resourceType or id")
         valid = validate(patched, type, profiles=self.profiles)
-        if _same_content(current, stamp(patched, self._author(w, current))):
+        completed = self._before_write(w, valid, current)
+        if self._unchanged(w, current, valid, completed):
             return Outcome(200, current)
-        return Outcome(200, self._put(w, valid, id, current, "PATCH"))
+        return Outcome(200, self._put(w, completed, id, current, "PATCH"))
 
     def conditional_patch(self, w: Write, query: SearchQuery, operations: object,
                           if_match: int | None = None) -> Outcome:
@@ -399,6 +411,28 @@ class Repository:
             previous = orjson.loads(current.body) if current and not current.deleted else None
             rule.after_write(self, w, written, previous)
         return _stored(new)
+
+    def _unchanged(self, w: Write, current: StoredVersion, sent: Valid,
+                   completed: Valid) -> bool:
+        """Whether an update would store what is stored: as sent (a client that sends
+        back what it read, server-set elements included), or as the rules complete it (a
+        client that leaves out what the server keeps, such as a contact's case)."""
+        author = self._author(w, current)
+        return any(_same_content(current, stamp(v.resource, author))
+                   for v in ((sent,) if completed is sent else (sent, completed)))
+
+    def _before_write(self, w: Write, valid: Valid, current: StoredVersion | None) -> Valid:
+        """``valid`` as the rules of its type complete it before it is stamped: a new,
+        unprepared ``Valid`` when one changed it (a transaction prepared the version
+        from the resource as the client sent it)."""
+        rules = [r for r in self.rules.get(valid.type, ()) if hasattr(r, "before_write")]
+        if not rules:
+            return valid
+        previous = orjson.loads(current.body) if current and not current.deleted else None
+        resource = copy.deepcopy(valid.resource)
+        for rule in rules:
+            rule.before_write(self, w, resource, previous)
+        return valid if resource == valid.resource else Valid(resource)
 
     def prepare(self, valid: Valid, id: str, version: int, at: tuple[str, int],
                 method: str, author: str = PLATFORM) -> NewVersion:

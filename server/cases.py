@@ -1,0 +1,127 @@
+"""One case per survivor, found or opened at her first contact with any institution.
+
+A contact is an Encounter about her written by an institution (the guide's
+InstitutionalContact). In the unit of work of that write, this rule finds her open case
+(an EpisodeOfCare of hers in status planned, waitlist, active or on hold; the oldest when
+there are several) or opens one (the guide's VAWCase) led by the institution that met
+her, with a care team (CareTeam) of the institutions that take part; the institution of
+each contact joins that team if it is not on it yet; and the contact is linked to the
+case (``Encounter.episodeOfCare``) unless it names one itself. An update that leaves the
+link out keeps it (the server keeps it, as it keeps the author tag).
+
+The case and its team are written by the platform (author ``plataforma``) rather than by
+the institution that happened to come first: every institution of the team sees them
+through the legal mandate (``consent/policies/case-coordination.json``, for case
+coordination), and no institution's authorship stands in the way of the next one
+joining. Because they are her context (``server/access.py``), writing them recomputes
+the access keys of her whole record in the same unit, so an institution that joins the
+team is given, on the same request, what the mandate gives a team member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import orjson
+
+from server.access import ANONYMOUS, survivor_of
+from server.search.parse import parse_criteria
+from server.validation import validate
+
+if TYPE_CHECKING:
+    from server.repository import Repository, Write
+
+CASE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/VAWCase"
+OPEN = ("planned", "waitlist", "active", "onhold")
+
+
+class CaseOpening:
+    """The write rule (``Repository`` runs it on every Encounter write)."""
+
+    types = frozenset({"Encounter"})
+
+    def before_write(self, repo: Repository, w: Write, resource: dict,
+                     previous: dict | None) -> None:
+        if previous is not None:  # the link is kept unless the update names another case
+            if not resource.get("episodeOfCare") and previous.get("episodeOfCare"):
+                resource["episodeOfCare"] = previous["episodeOfCare"]
+            return
+        institution = w.principal.institution
+        patient = survivor_of(resource)
+        if institution is None or patient is None:
+            return  # only a contact made by an institution, about a survivor
+        platform = replace(w, principal=ANONYMOUS)
+        case = open_case(repo, platform, patient) or _open(repo, platform, patient,
+                                                             institution)
+        _join(repo, platform, case, patient, institution)
+        if not resource.get("episodeOfCare"):
+            resource["episodeOfCare"] = [{"reference": f"EpisodeOfCare/{case['id']}"}]
+
+    def after_write(self, repo: Repository, w: Write, written: dict,
+                    previous: dict | None) -> None:
+        """Nothing follows once the contact is written."""
+
+    def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None:
+        """A deleted contact leaves her case as it is."""
+
+
+def open_case(repo: Repository, w: Write, patient: str) -> dict | None:
+    """Her open case (the oldest, if there are several), read in ``w``'s unit."""
+    query = replace(parse_criteria("EpisodeOfCare", [("patient", patient),
+                                                     ("status", ",".join(OPEN))]),
+                    count=50, total=False)
+    cases = [orjson.loads(v.body) for v in repo.search(w.principal, query, w.uow).matches]
+    return min(cases, key=lambda c: ((c.get("period") or {}).get("start") or "", c["id"]),
+               default=None)
+
+
+def _open(repo: Repository, w: Write, patient: str, institution: str) -> dict:
+    team = _new_team(repo, w, patient, institution)
+    return _create(repo, w, {
+        "resourceType": "EpisodeOfCare", "meta": {"profile": [CASE_PROFILE]},
+        "status": "active", "patient": {"reference": patient},
+        "managingOrganization": {"reference": institution},
+        "period": {"start": w.at[0]},
+        "team": [{"reference": f"CareTeam/{team['id']}"}]})
+
+
+def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str) -> None:
+    """Put ``institution`` on the case's care team (the first the case names; one is
+    made for a case that has none when another institution than its lead joins)."""
+    team_ref = next((t["reference"] for t in case.get("team") or []
+                     if str(t.get("reference", "")).startswith("CareTeam/")), None)
+    found = w.uow.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
+    lead = (case.get("managingOrganization") or {}).get("reference")
+    if (found is None or found.deleted) and institution == lead:
+        return  # a case without a team, met again by its lead: nobody new takes part
+    if found is None or found.deleted:
+        team = _new_team(repo, w, patient, lead, institution)
+        case = {**case, "team": [*(case.get("team") or []),
+                                 {"reference": f"CareTeam/{team['id']}"}]}
+        _update(repo, w, case)
+        return
+    team = orjson.loads(found.body)
+    members = {(p.get("member") or {}).get("reference") for p in team.get("participant") or []}
+    if institution not in members:
+        team["participant"] = [*(team.get("participant") or []),
+                               {"member": {"reference": institution}}]
+        _update(repo, w, team)
+
+
+def _new_team(repo: Repository, w: Write, patient: str, *institutions: str | None) -> dict:
+    return _create(repo, w, {
+        "resourceType": "CareTeam", "status": "active", "name": "Equipo del caso",
+        "subject": {"reference": patient},
+        "participant": [{"member": {"reference": i}} for i in dict.fromkeys(institutions) if i]})
+
+
+def _create(repo: Repository, w: Write, resource: dict) -> dict:
+    outcome = repo.create(w, validate(resource, resource["resourceType"],
+                                      profiles=repo.profiles))
+    return orjson.loads(outcome.version.body)
+
+
+def _update(repo: Repository, w: Write, resource: dict) -> None:
+    repo.update(w, resource["resourceType"], resource["id"],
+                validate(resource, resource["resourceType"], profiles=repo.profiles))
