@@ -6,8 +6,12 @@ InstitutionalContact). In the unit of work of that write, this rule finds her op
 there are several) or opens one (the guide's VAWCase) led by the institution that met
 her, with a care team (CareTeam) of the institutions that take part; the institution of
 each contact joins that team if it is not on it yet; and the contact is linked to the
-case (``Encounter.episodeOfCare``) unless it names one itself. An update that leaves the
-link out keeps it (the server keeps it, as it keeps the author tag).
+case (``Encounter.episodeOfCare``) unless it names one itself. The other records an
+institution writes about her are linked to her open case, if she has one, as the guide's
+``caso`` search parameter reads them: incidents, referrals, plans and answers by the
+``workflow-episodeOfCare`` extension, a statement (DocumentReference) by
+``context.encounter``. An update that leaves the link out keeps it (the server keeps
+it, as it keeps the author tag).
 
 The case and its team are written by the platform (author ``plataforma``) rather than by
 the institution that happened to come first: every institution of the team sees them
@@ -34,36 +38,48 @@ if TYPE_CHECKING:
 
 CASE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/VAWCase"
 OPEN = ("planned", "waitlist", "active", "onhold")
+WORKFLOW_EPISODE = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
+#: The records that link to her case besides contacts (the guide's ``caso`` search
+#: parameter): by the workflow-episodeOfCare extension, a statement by its context.
+LINKED = ("Observation", "ServiceRequest", "CarePlan", "QuestionnaireResponse",
+          "DocumentReference")
 
 
 class CaseOpening:
-    """The write rule (``Repository`` runs it on every Encounter write)."""
+    """The write rule (``Repository`` runs it on every write of a type that links to the
+    case)."""
 
-    types = frozenset({"Encounter"})
+    types = frozenset({"Encounter", *LINKED})
 
     def before_write(self, repo: Repository, w: Write, resource: dict,
                      previous: dict | None) -> None:
         if previous is not None:  # the link is kept unless the update names another case
-            if not resource.get("episodeOfCare") and previous.get("episodeOfCare"):
-                resource["episodeOfCare"] = previous["episodeOfCare"]
+            if not _cases_named(resource) and (named := _cases_named(previous)):
+                _link(resource, named[0])
             return
         institution = w.principal.institution
         patient = survivor_of(resource)
         if institution is None or patient is None:
-            return  # only a contact made by an institution, about a survivor
+            return  # only what an institution records about a survivor
         platform = replace(w, principal=ANONYMOUS)
-        case = open_case(repo, platform, patient) or _open(repo, platform, patient,
-                                                             institution)
-        _join(repo, platform, case, patient, institution)
-        if not resource.get("episodeOfCare"):
-            resource["episodeOfCare"] = [{"reference": f"EpisodeOfCare/{case['id']}"}]
+        memo = w.memo.setdefault("open-case", {})  # her case, once per unit of work
+        if resource["resourceType"] == "Encounter":
+            case = memo.get(patient) or open_case(repo, platform, patient) \
+                or _open(repo, platform, patient, institution)
+            memo[patient] = case = _join(repo, platform, case, patient, institution)
+        else:
+            if patient not in memo:
+                memo[patient] = open_case(repo, platform, patient)
+            case = memo[patient]
+        if case is not None and not _cases_named(resource):
+            _link(resource, f"EpisodeOfCare/{case['id']}")
 
     def after_write(self, repo: Repository, w: Write, written: dict,
                     previous: dict | None) -> None:
-        """Nothing follows once the contact is written."""
+        """Nothing follows once the record is written."""
 
     def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None:
-        """A deleted contact leaves her case as it is."""
+        """A deleted record leaves her case as it is."""
 
 
 def open_case(repo: Repository, w: Write, patient: str) -> dict | None:
@@ -86,27 +102,29 @@ def _open(repo: Repository, w: Write, patient: str, institution: str) -> dict:
         "team": [{"reference": f"CareTeam/{team['id']}"}]})
 
 
-def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str) -> None:
+def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str) -> dict:
     """Put ``institution`` on the case's care team (the first the case names; one is
-    made for a case that has none when another institution than its lead joins)."""
+    made for a case that has none when another institution than its lead joins); returns
+    the case as it is now."""
     team_ref = next((t["reference"] for t in case.get("team") or []
                      if str(t.get("reference", "")).startswith("CareTeam/")), None)
     found = w.uow.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
     lead = (case.get("managingOrganization") or {}).get("reference")
     if (found is None or found.deleted) and institution == lead:
-        return  # a case without a team, met again by its lead: nobody new takes part
+        return case  # a case without a team, met again by its lead: nobody new takes part
     if found is None or found.deleted:
         team = _new_team(repo, w, patient, lead, institution)
         case = {**case, "team": [*(case.get("team") or []),
                                  {"reference": f"CareTeam/{team['id']}"}]}
         _update(repo, w, case)
-        return
+        return case
     team = orjson.loads(found.body)
     members = {(p.get("member") or {}).get("reference") for p in team.get("participant") or []}
     if institution not in members:
         team["participant"] = [*(team.get("participant") or []),
                                {"member": {"reference": institution}}]
         _update(repo, w, team)
+    return case
 
 
 def _new_team(repo: Repository, w: Write, patient: str, *institutions: str | None) -> dict:
@@ -125,3 +143,31 @@ def _create(repo: Repository, w: Write, resource: dict) -> dict:
 def _update(repo: Repository, w: Write, resource: dict) -> None:
     repo.update(w, resource["resourceType"], resource["id"],
                 validate(resource, resource["resourceType"], profiles=repo.profiles))
+
+
+def _cases_named(resource: dict) -> list[str]:
+    """The cases (``EpisodeOfCare/<id>``) ``resource`` links to."""
+    type = resource.get("resourceType")
+    if type == "Encounter":
+        refs = resource.get("episodeOfCare") or []
+    elif type == "DocumentReference":
+        refs = (resource.get("context") or {}).get("encounter") or []
+    else:
+        refs = [e.get("valueReference") or {} for e in resource.get("extension") or []
+                if isinstance(e, dict) and e.get("url") == WORKFLOW_EPISODE]
+    return [r["reference"] for r in refs if isinstance(r, dict)
+            and str(r.get("reference", "")).startswith("EpisodeOfCare/")]
+
+
+def _link(resource: dict, case: str) -> None:
+    """Make ``resource`` name ``case`` where its type names one."""
+    type = resource.get("resourceType")
+    if type == "Encounter":
+        resource["episodeOfCare"] = [*(resource.get("episodeOfCare") or []),
+                                     {"reference": case}]
+    elif type == "DocumentReference":
+        context = resource.setdefault("context", {})
+        context["encounter"] = [*(context.get("encounter") or []), {"reference": case}]
+    else:
+        resource["extension"] = [*(resource.get("extension") or []),
+                                 {"url": WORKFLOW_EPISODE, "valueReference": {"reference": case}}]

@@ -68,6 +68,8 @@ class Write:
     written: list[tuple[str, str | None]] = field(default_factory=list)
     #: the rules that let it write (``consent.Decision.basis``), for the same event
     basis: list[str] = field(default_factory=list)
+    #: what the write rules remember within this unit (her open case: ``server/cases.py``)
+    memo: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.cases import CASE_PROFILE
+from server.cases import CASE_PROFILE, WORKFLOW_EPISODE
 from server.config import Settings
 from server.loading import load_bundles
 from server.synth import institutions_bundle
@@ -136,3 +136,29 @@ def test_a_case_an_institution_opened_itself_gets_a_team_when_another_joins(live
     [case] = cases_of(coordinator, her)
     assert members(coordinator, case) == {f"Organization/{WOMENS_CENTRE}",
                                           f"Organization/{POLICE}"}
+
+
+def test_what_institutions_record_about_her_links_to_her_case(live):
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    her = centre.create({"resourceType": "Patient", "name": [{"family": "Araya"}]})
+    subject = {"reference": f"Patient/{her['id']}"}
+    before = centre.create({"resourceType": "Observation", "status": "final",
+                            "code": {"text": "incidente"}, "subject": subject})
+    assert "extension" not in before  # no case yet: nothing to link
+    centre.create(contact(her, WOMENS_CENTRE))
+    [case] = cases_of(Institution(live, WOMENS_CENTRE, "COC"), her)
+    ref = {"reference": f"EpisodeOfCare/{case['id']}"}
+    incident = centre.create({"resourceType": "Observation", "status": "final",
+                              "code": {"text": "incidente"}, "subject": subject})
+    assert incident["extension"] == [{"url": WORKFLOW_EPISODE, "valueReference": ref}]
+    statement = centre.create({"resourceType": "DocumentReference", "status": "current",
+                               "subject": subject, "content": [{"attachment": {
+                                   "contentType": "text/plain", "data": "cmVsYXRv"}}]})
+    assert statement["context"]["encounter"] == [ref]
+    found = centre.get("Observation", caso=f"EpisodeOfCare/{case['id']}").json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [incident["id"]]
+    # an update that leaves the link out keeps it
+    kept = centre.put(f"Observation/{incident['id']}", {
+        "resourceType": "Observation", "id": incident["id"], "status": "amended",
+        "code": {"text": "incidente"}, "subject": subject}).json()
+    assert kept["extension"] == incident["extension"]
