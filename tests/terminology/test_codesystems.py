@@ -149,12 +149,12 @@ def test_gbvims_has_its_six_core_types_in_classification_order() -> None:
 
 def test_referral_statuses_cover_the_waiting_list_drop_out_and_cancellation() -> None:
     statuses = terminology.concepts("estado-derivacion")
-    assert {"enviada", "recibida", "aceptada", "en-espera", "en-atencion", "completada",
-            "rechazada", "sin-cupo", "no-se-presenta", "abandona", "desiste",
+    assert {"enviada", "recibida", "aceptada", "en-espera", "en-atencion", "suspendida",
+            "completada", "rechazada", "sin-cupo", "no-se-presenta", "abandona", "desiste",
             "anulada"} == set(statuses)
     task = {code: c["property"][0]["valueCoding"]["code"] for code, c in statuses.items()}
-    assert (task["en-espera"], task["abandona"], task["anulada"]) == ("accepted", "failed",
-                                                                     "cancelled")
+    assert (task["en-espera"], task["suspendida"], task["abandona"], task["anulada"]) == (
+        "accepted", "on-hold", "failed", "cancelled")
 
 
 def test_places_group_the_homes_under_domicilio() -> None:

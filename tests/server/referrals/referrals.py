@@ -19,7 +19,7 @@ REFERRAL_TASK = "https://fhir.amparo.cl/StructureDefinition/ReferralTask"
 #: a business status of each Task.status (estado-derivacion, estadoTarea)
 BUSINESS = {"requested": "enviada", "received": "recibida", "accepted": "aceptada",
             "in-progress": "en-atencion", "completed": "completada", "rejected": "rechazada",
-            "failed": "no-se-presenta", "cancelled": "anulada", "on-hold": "en-espera"}
+            "failed": "no-se-presenta", "cancelled": "anulada", "on-hold": "suspendida"}
 REASON = {"text": "La mujer no cumple los criterios de ingreso"}
 
 

@@ -169,12 +169,17 @@ def test_the_business_status_must_fit_the_status(referral, status, code):
     assert_unchanged(referral, task)
 
 
-def test_a_status_without_a_business_status_is_refused(referral):
-    """on-hold has no estado-derivacion code (en-espera is an accepted task's)."""
+def test_the_owner_puts_a_started_referral_on_hold_and_resumes_it(referral):
+    """on-hold is ``suspendida`` (en-espera is an accepted task's waiting list)."""
     task = referral.advance(referral.send(), "accepted", "in-progress")
     assert_outcome(put(referral.shelter, moved(task, "on-hold", "en-espera")), 422,
                    "business-rule")
     assert_unchanged(referral, task)
+    assert_outcome(put(referral.centre, moved(task, "on-hold", "suspendida")), 403,
+                   "forbidden")
+    held = referral.advance(task, "on-hold")
+    assert held["businessStatus"]["coding"][0]["code"] == "suspendida"
+    assert referral.advance(held, "in-progress")["status"] == "in-progress"
 
 
 def test_within_a_status_only_the_side_that_sets_it_changes_its_business_status(referral):
