@@ -219,7 +219,8 @@ def test_search_parameter_by_base_finds_ours(server):
     assert ids(server, "SearchParameter", {"code": "comuna", "base": "Organization"}) == {
         "comuna"}
     assert ids(server, "SearchParameter", {"type": "reference"}) == {
-        "caso", "RiskAssessment-institucion-evaluadora", "RiskAssessment-basis"}
+        "caso", "RiskAssessment-institucion-evaluadora", "RiskAssessment-basis",
+        "ServiceRequest-motivo"}
     assert ids(server, "SearchParameter", {"target": "EpisodeOfCare"}) == {"caso"}
 
 
