@@ -97,6 +97,11 @@ CASES = [
     ("ServiceRequest", {"medida:text": "rondas periodicas"}, {"medida-proteccion-ejemplo"}),
     ("ServiceRequest", {"medida:text": "prohibición de acercarse"},
      {"medida-proteccion-ejemplo", "medida-2"}),
+    ("ServiceRequest", {"motivo": "Observation/incidente-ejemplo"},
+     {"derivacion-ejemplo", "medida-proteccion-ejemplo", "medida-2"}),
+    ("ServiceRequest", {"motivo:Observation.focus": "RelatedPerson/agresor-ejemplo",
+                        "medida:missing": "false"}, {"medida-proteccion-ejemplo", "medida-2"}),
+    ("ServiceRequest", {"motivo": "Observation/otra"}, set()),
     ("Flag", {"code": "reincidencia"}, {"alerta-ejemplo"}),
     ("Flag", {"code": f"{IG}/CodeSystem/tipo-alerta|escalamiento"}, {"alerta-2"}),
     ("Flag", {"status": "active"}, {"alerta-ejemplo"}),
@@ -158,7 +163,7 @@ def test_every_custom_parameter_is_exercised():
     searched = {(type, name.split(":")[0]) for type, params, _ in CASES
                 for name, _ in (params.items() if isinstance(params, dict) else params)}
     defined = {(base, sp["code"]) for sp in search_parameters() for base in sp["base"]}
-    assert len(defined) == 19
+    assert len(defined) == 20
     assert defined - ELSEWHERE <= searched
 
 
