@@ -24,6 +24,7 @@ from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
 from server.api.router import Context, FhirRequest, dispatch
 from server.api.write import READ_ONLY_TYPES
 from server.config import Settings
+from server.plans import package_resources
 from server.repository import Repository
 from server.search.query import SearchQuery
 from server.store import Reader, Store, open_store
@@ -34,16 +35,18 @@ INTERNAL_BASE = "urn:amparo:local"
 
 
 def initialise(settings: Settings) -> dict:
-    """Schema, the conformance resources, then the institutions (client-assigned ids:
-    reloading changes nothing new)."""
+    """Schema, the conformance resources, the minimum service package (a PlanDefinition
+    clients read and ``$apply``), then the institutions (client-assigned ids: reloading
+    changes nothing new)."""
     from server.synth import institutions_bundle
 
     store = open_store(settings.store)
     try:
         store.init()
         conformance = load_resources(store, conformance_resources(), complete=True)
+        plans = load_resources(store, package_resources())  # the minimum service package
         load_bundles(store, settings, [institutions_bundle()])
-        return {"store": settings.store, "conformance": conformance,
+        return {"store": settings.store, "conformance": conformance, "plans": plans,
                 "institutions": store.count("Organization")}
     finally:
         store.close()

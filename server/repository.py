@@ -34,6 +34,7 @@ from server.access import (
 )
 from server.cases import CaseOpening
 from server.patch import apply_json_patch
+from server.plans import PlanActivities
 from server.referrals import ReferralWorkflow
 from server.risk import RiskScoring
 from server.search.extract import extract
@@ -100,8 +101,9 @@ class WriteRule(Protocol):
 
 #: The platform's domain rules: risk answers scored into their assessment, the referral
 #: workflow (its files are checked here: a bad one stops the server from starting), her
-#: case found or opened at each contact.
-RULES: tuple[WriteRule, ...] = (RiskScoring(), ReferralWorkflow(), CaseOpening())
+#: case found or opened at each contact, the state of each service offered in her plan.
+RULES: tuple[WriteRule, ...] = (RiskScoring(), ReferralWorkflow(), CaseOpening(),
+                                PlanActivities())
 
 
 class Repository:

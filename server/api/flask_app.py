@@ -24,10 +24,13 @@ from server.access import ANONYMOUS, Principal
 from server.api import (  # noqa: F401 (routes)
     audit,
     bundle,
+    case_summary,
+    everything,
     history,
     ig,
     match,
     metadata,
+    plan_apply,
     read,
     search,
     terminology,

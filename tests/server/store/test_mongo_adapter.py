@@ -242,6 +242,8 @@ def test_init_and_the_institutions_load_are_idempotent_on_mongodb(tmp_path):
     names = set(store.db.resources.index_information())
     assert {name for name, _ in RESOURCE_INDEXES} <= names
     assert again["conformance"]["created"] == again["conformance"]["updated"] == 0
+    assert again["plans"]["created"] == again["plans"]["updated"] == 0
     # reloading wrote nothing new
-    assert store.version_count() == first["institutions"] + first["conformance"]["created"]
+    assert store.version_count() == (first["institutions"] + first["conformance"]["created"]
+                                     + first["plans"]["created"])
     drop_store(url)
