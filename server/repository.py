@@ -467,7 +467,7 @@ class Repository:
     def _changeable(self, w: Write, current: StoredVersion, action: str) -> None:
         """403 when the caller sees the resource but may not change it: only its author
         institution does, or a grant that gives the update (the receiving institution of
-        a referral updates its task); ``AccessGate.refusal``."""
+        a referral updates its task); ``AccessGate.change_decision``."""
         decision = self.gate.change_decision(w.principal, action, orjson.loads(current.body),
                                              w.uow, w.survivors)
         if not decision.permit:
