@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from server import errors
 from server.access import ANONYMOUS, survivor_of
 from server.search.parse import parse_criteria
 from server.validation import validate
@@ -171,3 +172,66 @@ def _link(resource: dict, case: str) -> None:
     else:
         resource["extension"] = [*(resource.get("extension") or []),
                                  {"url": WORKFLOW_EPISODE, "valueReference": {"reference": case}}]
+
+
+# -- the case's life: closed, reopened, led by another institution ---------------------
+
+def close(repo: Repository, w: Write, case: dict) -> dict:
+    """Close ``case`` (its lead's decision, checked by the caller): ``finished`` from now,
+    the status it leaves kept in ``statusHistory``."""
+    if case.get("status") not in OPEN:
+        raise errors.unprocessable(f"el caso está '{case.get('status')}': no está abierto")
+    changed = _moved(case, "finished", w.at[0])
+    changed["period"] = {**(case.get("period") or {}), "end": w.at[0]}
+    return _save(repo, w, changed)
+
+
+def reopen(repo: Repository, w: Write, case: dict) -> dict:
+    """Reopen a finished ``case``, unless she already has another open one (one case
+    per survivor): ``active`` again, its period open."""
+    if case.get("status") != "finished":
+        raise errors.unprocessable(f"el caso está '{case.get('status')}': solo se reabre "
+                                   "un caso cerrado (finished)")
+    patient = (case.get("patient") or {}).get("reference", "")
+    other = open_case(repo, w, patient)
+    if other is not None:
+        raise errors.unprocessable(f"ella ya tiene un caso abierto: EpisodeOfCare/{other['id']}")
+    changed = _moved(case, "active", w.at[0])
+    changed["period"] = {k: v for k, v in (case.get("period") or {}).items() if k != "end"}
+    return _save(repo, w, changed)
+
+
+def transfer(repo: Repository, w: Write, case: dict, to: str) -> dict:
+    """Make ``to`` (``Organization/<id>``) the lead of ``case``; it joins the care team if
+    it is not on it yet, and the former lead stays on it."""
+    if not to.startswith("Organization/") or w.uow.read("Organization", to[13:]) is None:
+        raise errors.unprocessable(f"{to[:80]} no es una institución conocida")
+    lead = (case.get("managingOrganization") or {}).get("reference")
+    if to == lead:
+        raise errors.unprocessable("esa institución ya lidera el caso")
+    patient = (case.get("patient") or {}).get("reference", "")
+    case = _join(repo, w, case, patient, lead) if lead else case  # the former lead stays
+    case = _join(repo, w, case, patient, to)
+    return _save(repo, w, {**case, "managingOrganization": {"reference": to}})
+
+
+def _moved(case: dict, status: str, at: str) -> dict:
+    history = [*(case.get("statusHistory") or []),
+               {"status": case["status"], "period": {
+                   "start": _since(case), "end": at}}]
+    return {**case, "status": status, "statusHistory": history}
+
+
+def _since(case: dict) -> str:
+    """When ``case`` entered its current status: the end of its last recorded one, else
+    the start of its period."""
+    history = case.get("statusHistory") or []
+    if history:
+        return (history[-1].get("period") or {}).get("end") or ""
+    return (case.get("period") or {}).get("start") or ""
+
+
+def _save(repo: Repository, w: Write, case: dict) -> dict:
+    _update(repo, w, case)
+    found = w.uow.read("EpisodeOfCare", case["id"])
+    return orjson.loads(found.body)

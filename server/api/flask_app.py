@@ -24,6 +24,7 @@ from server.access import ANONYMOUS, Principal
 from server.api import (  # noqa: F401 (routes)
     audit,
     bundle,
+    case_life,
     case_summary,
     everything,
     history,

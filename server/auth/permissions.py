@@ -14,6 +14,7 @@ request runs (403 otherwise).
 - ``$expand``, ``$validate-code``, ``$lookup``, ``$translate``: ``r`` on ValueSet,
   CodeSystem or ConceptMap;
 - ``Patient/$match``: ``s`` (it searches the survivors);
+- ``EpisodeOfCare/[id]/$close``, ``$reopen``, ``$transfer``: ``u`` (they change the case);
 - ``[type]/[id]/$validate``: ``r`` (it reads the stored resource);
   ``[type]/$validate``: ``c`` or ``u`` (it checks a resource about to be written);
 - ``ig/package.tgz``: nothing beyond a valid token; ``metadata`` not even that.
@@ -38,6 +39,7 @@ _BY_INTERACTION = {"read": "r", "vread": "r", "history-instance": "r", "search-t
                    "history-type": "s", "history-system": "s", "create": "c",
                    "update": "u", "patch": "u", "delete": "d"}
 _NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+_CHANGES = {"$close", "$reopen", "$transfer"}  # a case's life (server/api/case_life.py)
 _MAX_DEPTH = 2  # a bundle inside a bundle entry, and no deeper
 
 
@@ -89,6 +91,8 @@ def _needs(method: str, path: str, has_query: bool, if_none_exist: bool, body, b
             yield Need(type, "cu", where)
         elif operation == "$match":
             yield Need(type, "s", where)
+        elif operation in _CHANGES:
+            yield Need(type, "u", where)
         else:
             yield Need(type, "r", where)
         return
