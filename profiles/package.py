@@ -14,6 +14,7 @@ Layout (a gzip tar; every entry under ``package/``, none outside it)::
     package/StructureDefinition-<id>.json   our 19 profiles and 7 extensions, the CL Core
                                             extensions they use
     package/SearchParameter-<id>.json       our search parameters
+    package/OperationDefinition-<id>.json   our operations (those R4B does not define)
     package/CodeSystem-<id>.json, ValueSet-<id>.json, ConceptMap-<id>.json
     package/example/.index.json             the same index, for the examples
     package/example/<ResourceType>-<id>.json  the valid example of each profile
@@ -73,17 +74,17 @@ AUTHOR = "Amparo"
 TITLE = ("Guía de implementación Amparo: gestión integrada de casos de violencia contra las "
          "mujeres")
 DESCRIPTION = (
-    "Perfiles, extensiones, terminología, parámetros de búsqueda y ejemplos FHIR R4B de "
-    "Amparo, la plataforma de intercambio entre las instituciones que atienden a mujeres "
-    "que viven violencia en Chile (Ley 21.675).")
+    "Perfiles, extensiones, terminología, parámetros de búsqueda, operaciones y ejemplos "
+    "FHIR R4B de Amparo, la plataforma de intercambio entre las instituciones que atienden "
+    "a mujeres que viven violencia en Chile (Ley 21.675).")
 #: Canonicals published by ``hl7.fhir.r4b.core``, so never copied into our package.
 _IN_CORE = "http://hl7.org/fhir/"
 _INDEXED = ("url", "version", "kind", "type", "supplements", "content")
 #: npm's own fixed mtime for reproducible tarballs (1985-10-26T08:15:00Z, ``npm pack``).
 _MTIME = 499162500
 _CHARTER = {"StructureDefinition": "perfiles", "SearchParameter": "busqueda",
-            "CodeSystem": "terminologia", "ValueSet": "terminologia",
-            "ConceptMap": "terminologia"}
+            "OperationDefinition": "operaciones", "CodeSystem": "terminologia",
+            "ValueSet": "terminologia", "ConceptMap": "terminologia"}
 
 Resource = dict[str, Any]
 
@@ -154,7 +155,7 @@ def _conformance() -> list[Resource]:
                    *(d for d in ig.external_definitions() if not d["url"].startswith(_IN_CORE))]
     terminology = [r for type in registry.TYPES for r in registry.all_of(type)
                    if not r.get("url", "").startswith(_IN_CORE)]
-    return [*definitions, *ig.search_parameters(), *terminology]
+    return [*definitions, *ig.search_parameters(), *ig.operation_definitions(), *terminology]
 
 
 def _resources(version: str) -> list[Resource]:
@@ -169,6 +170,7 @@ def _implementation_guide(version: str, conformance: list[Resource]) -> Resource
         ("perfiles", "Perfiles y extensiones",
          "Los perfiles de Amparo, sus extensiones y las extensiones de CL Core que usan."),
         ("busqueda", "Parámetros de búsqueda", "Búsquedas que R4B no define."),
+        ("operaciones", "Operaciones", "Operaciones del servidor que R4B no define."),
         ("terminologia", "Terminología",
          "Sistemas de códigos, conjuntos de valores y mapas de conceptos de Amparo, y los "
          "sistemas de códigos nacionales (CL Core, MINSAL) que usan."),

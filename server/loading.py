@@ -3,8 +3,9 @@
 Data bundles go through the same route table as HTTP requests (``dispatch``), so loaded
 data is validated, indexed and versioned exactly like data a partner system sends.
 
-Conformance resources (the IG's StructureDefinitions and SearchParameters, the external
-definitions it uses, every CodeSystem, ValueSet and ConceptMap of ``terminology``) are
+Conformance resources (the IG's StructureDefinitions, SearchParameters and
+OperationDefinitions, the external definitions it uses, every CodeSystem, ValueSet and
+ConceptMap of ``terminology``) are
 read-only through the API (``server.api.write.READ_ONLY_TYPES``): ``load_resources``
 writes them through the repository instead, by their own ids, with the same structure
 validation, search indexing and versioning as an HTTP update (an unchanged resource gets
@@ -105,9 +106,11 @@ def load_bundles(store: Store, settings: Settings, bundles: Iterable[dict]) -> s
 def conformance_resources() -> list[dict]:
     """Every conformance resource this server serves, each with its own id: our
     StructureDefinitions (profiles and extensions), the external definitions they use,
-    our SearchParameters, and the terminology registry's CodeSystems, ValueSets and
-    ConceptMaps (national code systems and HL7 value sets included)."""
-    found = [*ig.structure_definitions(), *ig.external_definitions(), *ig.search_parameters()]
+    our SearchParameters and OperationDefinitions, and the terminology registry's
+    CodeSystems, ValueSets and ConceptMaps (national code systems and HL7 value sets
+    included)."""
+    found = [*ig.structure_definitions(), *ig.external_definitions(), *ig.search_parameters(),
+             *ig.operation_definitions()]
     for type in registry.TYPES:
         found.extend(registry.all_of(type))
     return found

@@ -1,4 +1,5 @@
-"""Amparo's implementation guide content: profiles, extensions, SearchParameters, examples.
+"""Amparo's implementation guide content: profiles, extensions, SearchParameters,
+OperationDefinitions, examples.
 
 The files of this package are the IG (``README.md`` here explains the modelling):
 
@@ -10,6 +11,9 @@ The files of this package are the IG (``README.md`` here explains the modelling)
   copied by the same script (``external/sources.json`` says from where);
 - ``SearchParameter-<id>.json``: the search parameters R4B lacks for what caseworkers
   search by (``https://fhir.amparo.cl/SearchParameter/<id>``);
+- ``OperationDefinition-<id>.json``: the operations this server offers that R4B does not
+  define (``https://fhir.amparo.cl/OperationDefinition/<id>``, e.g.
+  ``EpisodeOfCare-summary``); the CapabilityStatement points at them;
 - ``examples/``: per profile one or more valid instances and invalid ones, each invalid for
   one stated reason (``examples/index.json``).
 
@@ -29,6 +33,7 @@ __all__ = [
     "example_index",
     "examples",
     "external_definitions",
+    "operation_definitions",
     "profile_for",
     "profiles_for",
     "search_parameters",
@@ -82,6 +87,17 @@ def _search_parameters() -> tuple[Resource, ...]:
 def search_parameters() -> list[Resource]:
     """Our SearchParameter resources, by file name."""
     return copy.deepcopy(list(_search_parameters()))
+
+
+@cache
+def _operation_definitions() -> tuple[Resource, ...]:
+    return load_folder(None, "OperationDefinition-")
+
+
+def operation_definitions() -> list[Resource]:
+    """Our OperationDefinition resources (the operations R4B does not define), by file
+    name."""
+    return copy.deepcopy(list(_operation_definitions()))
 
 
 def profiles_for(resource_type: str) -> list[Resource]:

@@ -2,7 +2,8 @@
 
 Nothing here is a hand-written list: interactions come from the registered routes,
 resource types from the R4B definitions (or, for R4 clients, the types R4 can be served
-for), search parameters from what ``server.search.parse`` applies.
+for), search parameters from what ``server.search.parse`` applies, and each operation's
+definition from the IG's OperationDefinitions, or else R4B's.
 See: https://hl7.org/fhir/R4B/http.html#capabilities
 """
 
@@ -14,6 +15,7 @@ from importlib.metadata import version as package_version
 
 import orjson
 
+from profiles import ig
 from server.api import audit
 from server.api.router import Context, FhirRequest, FhirResponse, route, routes
 from server.api.versions import R4, RELEASES, r4_resource_types
@@ -25,6 +27,8 @@ from server.search.parse_values import modifiers
 _TYPE_LEVELS = ("type", "instance")
 #: The interactions that change a resource: none of them for a read-only type.
 _WRITES = frozenset({"create", "update", "patch", "delete"})
+#: Where R4B's own OperationDefinitions live (``Patient-everything``, ``ValueSet-expand``).
+CORE_OPERATIONS = "http://hl7.org/fhir/OperationDefinition/"
 
 
 @route("GET", "metadata", None, "system")
@@ -157,16 +161,30 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
 
 def _operations(type: str) -> list[dict]:
     """The operations routed under ``type`` by name (``ValueSet/$expand``) and under every
-    type (``[type]/$validate``), each with its R4B OperationDefinition."""
+    type (``[type]/$validate``), each with its OperationDefinition (``definition``)."""
     names = dict.fromkeys(part[1:] for r in routes() if r.pattern[:1] == (type,)
                           for part in r.pattern if part.startswith("$"))
     every_type = dict.fromkeys(part[1:] for r in routes() if r.pattern[:1] == (":type",)
                                for part in r.pattern if part.startswith("$"))
-    return [{"name": name,
-             "definition": f"http://hl7.org/fhir/OperationDefinition/{type}-{name}"}
+    return [{"name": name, "definition": operation_definition(type, name)}
             for name in names] + [
-        {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{name}"}
+        {"name": name, "definition": operation_definition("Resource", name)}
         for name in every_type if name not in names]
+
+
+def operation_definition(type: str, code: str) -> str:
+    """The canonical of the OperationDefinition of ``type``'s ``$code``: the IG's when it
+    defines one (the operations R4B lacks, such as ``EpisodeOfCare/$summary``), else
+    R4B's, which HL7 names ``{type}-{code}`` (``Resource-{code}`` for every type)."""
+    return _ours().get((type, code), f"{CORE_OPERATIONS}{type}-{code}")
+
+
+@cache
+def _ours() -> dict[tuple[str, str], str]:
+    """(resource type, code) -> canonical of each OperationDefinition of the IG."""
+    return {(type, definition["code"]): definition["url"]
+            for definition in ig.operation_definitions()
+            for type in definition.get("resource", [])}
 
 
 def _reference_params(type: str, pointing_to: str | None = None) -> list[str]:

@@ -1,9 +1,10 @@
 """Conformance resources (StructureDefinition, ValueSet, CodeSystem, ConceptMap,
-SearchParameter): ``amparo init`` stores every one the IG and the terminology hold, by its
-own id; they are then read, vread, searched (url, name, type, version, status... are R4B
-parameters of those types) and their history listed like any resource, and every write
-through the API, alone or in a bundle, is refused with 405 and an OperationOutcome, while
-nothing changes.
+SearchParameter, OperationDefinition): ``amparo init`` stores every one the IG and the
+terminology hold, by its own id; they are then read, vread, searched (url, name, type,
+version, status... are R4B parameters of those types) and their history listed like any
+resource, and every write through the API to a type of ``READ_ONLY_TYPES``, alone or in a
+bundle, is refused with 405 and an OperationOutcome, while nothing changes (the IG's
+OperationDefinitions: test_operation_definitions.py).
 
 See https://hl7.org/fhir/R4B/http.html (405 for an interaction a server does not offer
 for a type) and https://hl7.org/fhir/R4B/capabilitystatement.html.
@@ -67,10 +68,13 @@ def _content(resource: dict) -> dict:
 
 def test_init_loads_every_conformance_resource_of_the_ig_and_the_terminology(held):
     counts = Counter(type for type, _ in held)
-    assert set(counts) == set(TYPES) and min(counts.values()) >= 12, counts
+    assert set(counts) == {*TYPES, "OperationDefinition"}, counts
+    assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 5
+    assert min(counts.values()) >= 12, counts
     expected = {("StructureDefinition", d["id"]) for d in
                 ig.structure_definitions() + ig.external_definitions()}
     expected |= {("SearchParameter", p["id"]) for p in ig.search_parameters()}
+    expected |= {("OperationDefinition", d["id"]) for d in ig.operation_definitions()}
     expected |= {(t, id) for t in registry.TYPES for id in registry.ids(t)}
     assert set(held) == expected
 
@@ -191,7 +195,8 @@ def test_structure_definition_by_type_kind_and_derivation(server, held):
                                           ("ValueSet", "nivel-riesgo"),
                                           ("ConceptMap", "fono-1455-derivacion-institucion"),
                                           ("StructureDefinition", "ext-acceso-armas"),
-                                          ("SearchParameter", "caso")])
+                                          ("SearchParameter", "caso"),
+                                          ("OperationDefinition", "EpisodeOfCare-summary")])
 def test_name_version_and_status_are_indexed(server, held, type, id):
     resource = held[(type, id)]
     named = {i for (t, i), r in held.items() if t == type and r.get("name") == resource["name"]}

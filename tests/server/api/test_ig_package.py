@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 
+from profiles import ig
 from profiles.package import PACKAGE_NAME, package_files
 from tests.conftest import assert_outcome
 
@@ -23,6 +24,25 @@ def test_the_package_is_served_as_gzip_and_opens_as_a_fhir_package(live):
     assert manifest["name"] == PACKAGE_NAME
     assert manifest["fhirVersions"] == ["4.3.0"]
     assert names == [path for path, _ in package_files()]
+
+
+def test_the_package_holds_our_operation_definitions_grouped_as_operations(live):
+    """The operations R4B does not define travel with the guide, so that a client
+    resolves the CapabilityStatement's ``operation.definition`` offline too."""
+    response = live.get("ig/package.tgz")
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+        guide = json.load(tar.extractfile(f"package/ImplementationGuide-{PACKAGE_NAME}.json"))
+        index = json.load(tar.extractfile("package/.index.json"))
+        for definition in ig.operation_definitions():
+            name = f"package/OperationDefinition-{definition['id']}.json"
+            assert json.load(tar.extractfile(name)) == definition
+    indexed = {(f["resourceType"], f.get("url")) for f in index["files"]}
+    grouped = {e["reference"]["reference"]: e["groupingId"]
+               for e in guide["definition"]["resource"]}
+    assert "operaciones" in {g["id"] for g in guide["definition"]["grouping"]}
+    for definition in ig.operation_definitions():
+        assert ("OperationDefinition", definition["url"]) in indexed
+        assert grouped[f"OperationDefinition/{definition['id']}"] == "operaciones"
 
 
 def test_the_package_has_a_strong_etag_and_if_none_match_gets_304(live):

@@ -10,7 +10,7 @@ import json
 
 import requests
 
-from profiles import validate_structure
+from profiles import ig, validate_structure
 from server.api.router import routes
 from server.api.write import NOT_WRITABLE
 from server.search.definitions import params_for, resource_types
@@ -172,6 +172,31 @@ def test_a_listed_search_parameter_selects_resources(live):
     for code, value in (("gender", "female"), ("active", "true")):
         found = live.get("Patient", params={code: value}).json()
         assert [e["resource"]["id"] for e in found["entry"]] == [female], code
+
+
+# operations -----------------------------------------------------------------------------
+
+def test_each_operation_names_the_igs_definition_or_else_r4bs(live):
+    """R4B defines no EpisodeOfCare operation: those point at the IG's OperationDefinitions
+    (that they resolve is tested in test_operation_definitions.py); the rest keep R4B's
+    canonical, ``[type]/$validate`` on every type as ``Resource-validate``."""
+    ours = {(t, d["code"]): d["url"] for d in ig.operation_definitions() for t in d["resource"]}
+    for entry in rest(statement(live))["resource"]:
+        for operation in entry.get("operation", []):
+            key = (entry["type"], operation["name"])
+            core = "http://hl7.org/fhir/OperationDefinition/" + (
+                f"{entry['type']}-{operation['name']}" if operation["name"] != "validate"
+                else "Resource-validate")
+            assert operation["definition"] == ours.get(key, core), key
+    case = {o["name"]: o["definition"] for o in resource(statement(live), "EpisodeOfCare")[
+        "operation"]}
+    assert case["summary"] == "https://fhir.amparo.cl/OperationDefinition/EpisodeOfCare-summary"
+    assert case["everything"] == ("https://fhir.amparo.cl/OperationDefinition/"
+                                  "EpisodeOfCare-everything")
+    patient_ops = {o["name"]: o["definition"] for o in resource(statement(live), "Patient")[
+        "operation"]}
+    assert patient_ops["everything"] == ("http://hl7.org/fhir/OperationDefinition/"
+                                         "Patient-everything")
 
 
 # R4 clients -----------------------------------------------------------------------------
