@@ -4,14 +4,16 @@ A contact is an Encounter about her written by an institution (the guide's
 InstitutionalContact). In the unit of work of that write, this rule finds her open case
 (an EpisodeOfCare of hers in status planned, waitlist, active or on hold; the oldest when
 there are several) or opens one (the guide's VAWCase) led by the institution that met
-her, with a care team (CareTeam) of the institutions that take part; the institution of
-each contact joins that team if it is not on it yet; and the contact is linked to the
-case (``Encounter.episodeOfCare``) unless it names one itself. The other records an
-institution writes about her are linked to her open case, if she has one, as the guide's
-``caso`` search parameter reads them: incidents, referrals, plans and answers by the
-``workflow-episodeOfCare`` extension, a statement (DocumentReference) by
-``context.encounter``. An update that leaves the link out keeps it (the server keeps
-it, as it keeps the author tag).
+her, with a care team (CareTeam) of the institutions that take part. The institution of
+each contact joins that team, and the contact is linked to the case
+(``Encounter.episodeOfCare``, unless it names one), when it has a reason to take part
+(``_takes_part``: it created her, may read her record, is on her case, or has an open
+referral of hers); anyone else's contact is recorded and nothing more, so that knowing
+her id is no way into her case. The other records an institution on her case writes
+about her are linked to it as the guide's ``caso`` search parameter reads them:
+incidents, referrals, plans and answers by the ``workflow-episodeOfCare`` extension, a
+statement (DocumentReference) by ``context.encounter``. An update that leaves the link
+out keeps it (the server keeps it, as it keeps the author tag).
 
 The case and its team are written by the platform (author ``plataforma``) rather than by
 the institution that happened to come first: every institution of the team sees them
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 CASE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/VAWCase"
 OPEN = ("planned", "waitlist", "active", "onhold")
+#: A referral's task still awaiting its receiving institution (``server/referrals/``).
+_AWAITED = ("requested", "received", "accepted", "in-progress", "on-hold")
 WORKFLOW_EPISODE = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
 #: The records that link to her case besides contacts (the guide's ``caso`` search
 #: parameter): by the workflow-episodeOfCare extension, a statement by its context.
@@ -65,6 +69,8 @@ class CaseOpening:
         platform = replace(w, principal=ANONYMOUS)
         memo = w.memo.setdefault("open-case", {})  # her case, once per unit of work
         if resource["resourceType"] == "Encounter":
+            if not _takes_part(repo, w, patient, institution):
+                return  # a contact with a woman it has no reason to know: no case, no team
             case = memo.get(patient) or open_case(repo, platform, patient) \
                 or _open(repo, platform, patient, institution)
             memo[patient] = case = _join(repo, platform, case, patient, institution)
@@ -72,6 +78,8 @@ class CaseOpening:
             if patient not in memo:
                 memo[patient] = open_case(repo, platform, patient)
             case = memo[patient]
+            if case is not None and not _on_case(w, case, institution):
+                return  # not on her case: its id is not the institution's to learn
         if case is not None and not _cases_named(resource):
             _link(resource, f"EpisodeOfCare/{case['id']}")
 
@@ -81,6 +89,39 @@ class CaseOpening:
 
     def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None:
         """A deleted record leaves her case as it is."""
+
+
+def _takes_part(repo: Repository, w: Write, patient: str, institution: str) -> bool:
+    """Whether a contact by ``institution`` makes it one of her case's institutions: it
+    created her in this unit, it may already read her record, it is on her case, or an
+    open referral of hers is addressed to it. Otherwise a contact naming her id would be
+    a way into her record for anyone who learnt the id."""
+    if patient in w.fresh:
+        return True
+    filter = repo.gate.query_filter(w.principal, "Patient")
+    if w.uow.readable("Patient", patient.split("/", 1)[1], filter):
+        return True
+    case = open_case(repo, replace(w, principal=ANONYMOUS), patient)
+    if case is not None and _on_case(w, case, institution):
+        return True
+    query = replace(parse_criteria("Task", [("patient", patient), ("owner", institution),
+                                            ("status", ",".join(_AWAITED))]),
+                    count=1, total=False)
+    return bool(w.uow.search(query).matches)
+
+
+def _on_case(w: Write, case: dict, institution: str) -> bool:
+    """Whether ``institution`` leads ``case`` or is on one of its care teams."""
+    if (case.get("managingOrganization") or {}).get("reference") == institution:
+        return True
+    for ref in case.get("team") or []:
+        team_id = str(ref.get("reference", "")).partition("CareTeam/")[2]
+        found = w.uow.read("CareTeam", team_id) if team_id else None
+        if found is not None and not found.deleted and any(
+                (p.get("member") or {}).get("reference") == institution
+                for p in orjson.loads(found.body).get("participant") or []):
+            return True
+    return False
 
 
 def open_case(repo: Repository, w: Write, patient: str) -> dict | None:

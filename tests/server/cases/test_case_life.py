@@ -10,13 +10,20 @@ from tests.server.access.institutions import (
     WOMENS_CENTRE,
     Institution,
 )
-from tests.server.cases.test_case_opening import cases_of, contact, live, members  # noqa: F401
+from tests.server.cases.test_case_opening import (  # noqa: F401 (live: a fixture)
+    cases_of,
+    contact,
+    live,
+    members,
+    refer_to,
+)
 
 
 def opened(live):  # noqa: F811
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
     her = centre.create({"resourceType": "Patient", "name": [{"family": "Díaz"}]})
     centre.create(contact(her, WOMENS_CENTRE))
+    refer_to(centre, WOMENS_CENTRE, her, HOTLINE)
     Institution(live, HOTLINE, "TREAT").create(contact(her, HOTLINE))
     [case] = cases_of(Institution(live, WOMENS_CENTRE, "COC"), her)
     return her, case

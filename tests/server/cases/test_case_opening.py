@@ -31,6 +31,27 @@ def contact(her: dict, institution: str) -> dict:
             "serviceProvider": {"reference": f"Organization/{institution}"}}
 
 
+def refer_to(sender: Institution, sender_org: str, her: dict, to: str) -> dict:
+    """A referral of hers from ``sender_org`` to ``to``, waiting in its inbox: what lets
+    ``to`` take part in her case when it meets her."""
+    subject = {"reference": f"Patient/{her['id']}"}
+    request = sender.create({
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "code": {"text": "derivación"}, "subject": subject,
+        "requester": {"reference": f"Organization/{sender_org}"},
+        "performer": [{"reference": f"Organization/{to}"}]})
+    return sender.create({
+        "resourceType": "Task", "status": "requested", "intent": "order",
+        "businessStatus": {"coding": [{
+            "system": "https://fhir.amparo.cl/CodeSystem/estado-derivacion",
+            "code": "enviada"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code",
+                             "code": "fulfill"}]},
+        "focus": {"reference": f"ServiceRequest/{request['id']}"}, "for": subject,
+        "requester": {"reference": f"Organization/{sender_org}"},
+        "owner": {"reference": f"Organization/{to}"}})
+
+
 def cases_of(institution: Institution, her: dict) -> list[dict]:
     answer = institution.get("EpisodeOfCare", patient=f"Patient/{her['id']}")
     assert answer.status_code == 200, answer.text
@@ -62,8 +83,10 @@ def test_every_institution_she_meets_joins_the_one_case(live):
     hotline = Institution(live, HOTLINE, "TREAT")
     assert hotline.get(f"Patient/{her['id']}").status_code == 404  # not on her team yet
     first = centre.create(contact(her, WOMENS_CENTRE))
+    refer_to(centre, WOMENS_CENTRE, her, HOTLINE)
     second = hotline.create(contact(her, HOTLINE))
     police = Institution(live, POLICE, "THREAT")
+    refer_to(centre, WOMENS_CENTRE, her, POLICE)
     third = police.create(contact(her, POLICE))
     [case] = cases_of(Institution(live, WOMENS_CENTRE, "COC"), her)
     assert {c["episodeOfCare"][0]["reference"] for c in (first, second, third)} == {
@@ -132,6 +155,7 @@ def test_a_case_an_institution_opened_itself_gets_a_team_when_another_joins(live
     coordinator = Institution(live, WOMENS_CENTRE, "COC")
     [case] = cases_of(coordinator, her)
     assert case["id"] == own["id"] and "team" not in case
+    refer_to(centre, WOMENS_CENTRE, her, POLICE)
     Institution(live, POLICE, "THREAT").create(contact(her, POLICE))
     [case] = cases_of(coordinator, her)
     assert members(coordinator, case) == {f"Organization/{WOMENS_CENTRE}",
@@ -162,3 +186,20 @@ def test_what_institutions_record_about_her_links_to_her_case(live):
         "resourceType": "Observation", "id": incident["id"], "status": "amended",
         "code": {"text": "incidente"}, "subject": subject}).json()
     assert kept["extension"] == incident["extension"]
+
+
+def test_knowing_her_id_is_no_way_into_her_case(live):
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    her = centre.create({"resourceType": "Patient", "name": [{"family": "Oyarzún"}]})
+    centre.create(contact(her, WOMENS_CENTRE))
+    police = Institution(live, POLICE, "THREAT")  # no referral, not on her case
+    met = police.create(contact(her, POLICE))
+    assert "episodeOfCare" not in met  # her case's id is not given away
+    incident = police.create({"resourceType": "Observation", "status": "final",
+                              "code": {"text": "incidente"},
+                              "subject": {"reference": f"Patient/{her['id']}"}})
+    assert "extension" not in incident
+    assert police.get(f"Patient/{her['id']}").status_code == 404  # still hidden
+    coordinator = Institution(live, WOMENS_CENTRE, "COC")
+    [case] = cases_of(coordinator, her)
+    assert members(coordinator, case) == {f"Organization/{WOMENS_CENTRE}"}  # nobody joined

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
-from tests.server.cases.test_case_opening import contact, live  # noqa: F401 (fixture)
+from tests.server.cases.test_case_opening import contact, live, refer_to  # noqa: F401
 
 TYPE = {"coding": [{"system": "https://fhir.amparo.cl/CodeSystem/tipo-documento",
                     "code": "relato-sobreviviente"}]}
@@ -29,6 +29,7 @@ def test_the_second_institution_reads_her_account_and_adds_to_it(live):  # noqa:
     labels = {c["code"] for c in first["meta"].get("security", [])}
     assert "R" in labels  # a survivor's account is restricted by default
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    refer_to(hotline, HOTLINE, her, WOMENS_CENTRE)
     centre.create(contact(her, WOMENS_CENTRE))  # she comes to the centre: same case
     subject = f"Patient/{her['id']}"
     # restricted: on her team, the centre still does not see her account without consent

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from server.loading import load_bundles
 from tests.conftest import LiveServer
 from tests.server.access.institutions import POLICE, WOMENS_CENTRE, Institution
+from tests.server.cases.test_case_opening import refer_to
 
 SHELTER = "casa-de-acogida-13101"
 EPISODE = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
@@ -114,7 +115,12 @@ def write_story(live: LiveServer) -> Story:
     records["in force"] = centre.create(measure(her, case, "2025-03-20", "2099-12-31"))
     records["expired"] = centre.create(measure(her, case, "2025-01-02", "2025-04-01"))
     police = Institution(live, POLICE, "THREAT")
+    # the centre refers her to Carabineros (what lets them take part in her case), and
+    # withdraws the referral once they have met her, so that it is not part of the story
+    sent = refer_to(centre, WOMENS_CENTRE, her, POLICE)
     records["police contact"] = police.create(contact(her, POLICE, "2025-03-12T20:00:00-03:00"))
+    for ref in (f"Task/{sent['id']}", sent["focus"]["reference"]):
+        assert centre.delete(ref).status_code == 204
     records["second contact"] = centre.create(
         contact(her, WOMENS_CENTRE, "2025-03-18T16:00:00-03:00"))
     waiting = task(her, records["referral"], "requested", "enviada", "2025-03-05T10:00:00-03:00")
