@@ -27,6 +27,7 @@ import secrets
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from server.store import Lease, LeaseLost, OutboxEvent, Store, UnitOfWork
@@ -62,7 +63,7 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class LeasedLoop:
+class LeasedLoop(ABC):
     """A thread that runs rounds (``run_once``) while its process holds lease
     ``lease_name``: one holder at a time across processes and machines, another taking
     over when the holder's lease expires or is released."""
@@ -81,9 +82,9 @@ class LeasedLoop:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def run_once(self) -> int:
         """One round; return how much it handled (``batch`` or more: go on at once)."""
-        raise NotImplementedError
 
     def _hold(self) -> Lease | None:
         """The lease, taken or renewed once a third of its ttl has passed since the last

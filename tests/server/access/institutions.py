@@ -125,6 +125,24 @@ def seen(response: requests.Response, *masked: str) -> tuple[int, dict, object]:
     return response.status_code, headers, body
 
 
+def consent_permit(patient: str, institution: str, *classes: str) -> dict:
+    """Her active Consent permitting ``institution`` (an Organization id) to read her record,
+    or only resources of ``classes`` (resource types) when given."""
+    provision: dict = {"type": "permit", "actor": [{
+        "role": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+            "code": "IRCP"}]},
+        "reference": {"reference": f"Organization/{institution}"}}]}
+    if classes:
+        provision["class"] = [{"system": "http://hl7.org/fhir/resource-types", "code": c}
+                              for c in classes]
+    return {"resourceType": "Consent", "status": "active", "patient": {"reference": patient},
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                  "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "provision": provision}
+
+
 def missing_id() -> str:
     """An id no resource has (server-assigned ids are uuids too)."""
     return str(uuid.uuid4())

@@ -26,6 +26,7 @@ from server.store import open_store
 from server.store.port import AuditQuery
 from server.synth import institutions_bundle
 from tests.conftest import FHIR_JSON, GENERIC, LiveServer, TestClient, serve
+from tests.server.access.institutions import consent_permit
 
 CENTRE = "centro-de-la-mujer-13101"
 POLICE = "carabineros-13101"
@@ -170,16 +171,8 @@ def test_the_basis_names_the_mandate_grant_or_her_consent_behind_each_read(live)
     assert police.call("GET", "Patient", params={"_id": her["id"]}).json()["total"] == 1
     hotline = Client(live, "linea-1455", purpose="TREAT")
     assert hotline.call("GET", f"Patient/{her['id']}").status_code == 404
-    permit = centre.call("POST", "Consent", json={
-        "resourceType": "Consent", "status": "active", "patient": subject,
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                              "code": "patient-privacy"}]},
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "provision": {"type": "permit", "actor": [{
-            "role": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                "code": "IRCP"}]},
-            "reference": {"reference": "Organization/linea-1455"}}]}}).json()
+    permit = centre.call("POST", "Consent",
+                         json=consent_permit(f"Patient/{her['id']}", "linea-1455")).json()
     assert hotline.call("GET", f"Patient/{her['id']}").status_code == 200
     events = auditor(live).events()
     by = {(subtype(e), next(iter(agent_ids(e) & {f"Organization/{POLICE}",

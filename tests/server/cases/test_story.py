@@ -17,6 +17,7 @@ from tests.server.access.institutions import (
     PROSECUTOR,
     WOMENS_CENTRE,
     Institution,
+    consent_permit,
 )
 from tests.server.cases.test_case_opening import live  # noqa: F401 (fixture)
 from tests.server.linkage.test_compare import patient
@@ -35,22 +36,6 @@ def statement(her: dict, institution: str, text: str) -> dict:
             "author": [{"reference": f"Organization/{institution}"}],
             "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
                                         "data": base64.b64encode(text.encode()).decode()}}]}
-
-
-def consent_for(her: dict, institution: str) -> dict:
-    """Her consent: the women's centre may read her accounts."""
-    return {"resourceType": "Consent", "status": "active",
-            "patient": {"reference": f"Patient/{her['id']}"},
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                                  "code": "patient-privacy"}]},
-            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-            "provision": {"type": "permit", "actor": [{
-                "role": {"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                    "code": "IRCP"}]},
-                "reference": {"reference": f"Organization/{institution}"}}],
-                "class": [{"system": "http://hl7.org/fhir/resource-types",
-                           "code": "DocumentReference"}]}}
 
 
 def refer(sender: Institution, sender_id: str, her: dict, to: str, what: str) -> dict:
@@ -89,7 +74,7 @@ def test_four_institutions_one_case_told_once_referred_and_summed_up(live):  # n
     her = hotline.create(patient("Camila", "Rojas", "Fuentes", run=RUN, born="1992-02-11"))
     call = hotline.create(contact(her, HOTLINE, "2025-03-01T22:10:00-03:00"))
     account = hotline.create(statement(her, HOTLINE, "Relata golpes y amenazas."))
-    hotline.create(consent_for(her, WOMENS_CENTRE))
+    hotline.create(consent_permit(f"Patient/{her['id']}", WOMENS_CENTRE, "DocumentReference"))
     refer(hotline, HOTLINE, her, POLICE, "denuncia")
     refer(hotline, HOTLINE, her, WOMENS_CENTRE, "ingreso a Centro de la Mujer")
     # 2. Carabineros, referred by the hotline: the complaint and a risk assessment (alto)

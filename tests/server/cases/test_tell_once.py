@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import base64
 
-from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
+from tests.server.access.institutions import (
+    HOTLINE,
+    POLICE,
+    WOMENS_CENTRE,
+    Institution,
+    consent_permit,
+)
 from tests.server.cases.test_case_opening import contact, live, refer_to  # noqa: F401
 
 TYPE = {"coding": [{"system": "https://fhir.amparo.cl/CodeSystem/tipo-documento",
@@ -35,18 +41,7 @@ def test_the_second_institution_reads_her_account_and_adds_to_it(live):  # noqa:
     # restricted: on her team, the centre still does not see her account without consent
     assert centre.ids("DocumentReference", subject=subject) == set()
     assert centre.get(f"DocumentReference/{first['id']}").status_code == 404
-    hotline.create({
-        "resourceType": "Consent", "status": "active", "patient": {"reference": subject},
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                              "code": "patient-privacy"}]},
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "provision": {"type": "permit", "actor": [{
-            "role": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                "code": "IRCP"}]},
-            "reference": {"reference": f"Organization/{WOMENS_CENTRE}"}}],
-            "class": [{"system": "http://hl7.org/fhir/resource-types",
-                       "code": "DocumentReference"}]}})
+    hotline.create(consent_permit(subject, WOMENS_CENTRE, "DocumentReference"))
     # with her consent the centre finds the account, reads it, and adds to it
     assert centre.ids("DocumentReference", subject=subject) == {first["id"]}
     read = centre.get(f"DocumentReference/{first['id']}").json()
