@@ -67,17 +67,15 @@ class CaseOpening:
         if institution is None or patient is None:
             return  # only what an institution records about a survivor
         platform = replace(w, principal=ANONYMOUS)
-        memo = w.memo.setdefault("open-case", {})  # her case, once per unit of work
+        memo = w.memo.setdefault("open-case", {})  # her case, once found, per unit of work
+        case = memo.get(patient) or open_case(repo, platform, patient)
+        memo[patient] = case
         if resource["resourceType"] == "Encounter":
-            if not _takes_part(repo, w, patient, institution):
+            if not _takes_part(repo, w, patient, institution, case):
                 return  # a contact with a woman it has no reason to know: no case, no team
-            case = memo.get(patient) or open_case(repo, platform, patient) \
-                or _open(repo, platform, patient, institution)
+            case = case or _open(repo, platform, patient, institution)
             memo[patient] = case = _join(repo, platform, case, patient, institution)
         else:
-            if patient not in memo:
-                memo[patient] = open_case(repo, platform, patient)
-            case = memo[patient]
             if case is not None and not _on_case(w, case, institution):
                 return  # not on her case: its id is not the institution's to learn
         if case is not None and not _cases_named(resource):
@@ -91,17 +89,17 @@ class CaseOpening:
         """A deleted record leaves her case as it is."""
 
 
-def _takes_part(repo: Repository, w: Write, patient: str, institution: str) -> bool:
+def _takes_part(repo: Repository, w: Write, patient: str, institution: str,
+                case: dict | None) -> bool:
     """Whether a contact by ``institution`` makes it one of her case's institutions: it
     created her in this unit, it may already read her record, it is on her case, or an
-    open referral of hers is addressed to it. Otherwise a contact naming her id would be
-    a way into her record for anyone who learnt the id."""
+    open referral of hers is addressed to it (``case``: her open case, if any). Otherwise
+    a contact naming her id would be a way into her record for anyone who learnt the id."""
     if patient in w.fresh:
         return True
     filter = repo.gate.query_filter(w.principal, "Patient")
     if w.uow.readable("Patient", patient.split("/", 1)[1], filter):
         return True
-    case = open_case(repo, replace(w, principal=ANONYMOUS), patient)
     if case is not None and _on_case(w, case, institution):
         return True
     query = replace(parse_criteria("Task", [("patient", patient), ("owner", institution),

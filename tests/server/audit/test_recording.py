@@ -9,7 +9,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -20,25 +19,14 @@ from server.access import Principal
 from server.audit import trail
 from server.audit.recorder import AuditRecord
 from server.audit.spool import recover
-from server.config import Settings
-from server.loading import load_bundles
 from server.store import open_store
 from server.store.port import AuditQuery
-from server.synth import institutions_bundle
-from tests.conftest import FHIR_JSON, GENERIC, LiveServer, TestClient, serve
+from tests.conftest import FHIR_JSON, LiveServer, TestClient
 from tests.server.access.institutions import consent_permit
 
 CENTRE = "centro-de-la-mujer-13101"
 POLICE = "carabineros-13101"
 AUDITORS = "sernameg"
-
-
-@pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    for server in serve(Settings(store=db_url, profiles=GENERIC)):
-        services = server.app.extensions["amparo"]
-        load_bundles(services.store, services.settings, [institutions_bundle()])
-        yield server
 
 
 class Client:

@@ -10,16 +10,10 @@ from tests.server.access.institutions import (
     WOMENS_CENTRE,
     Institution,
 )
-from tests.server.cases.test_case_opening import (  # noqa: F401 (live: a fixture)
-    cases_of,
-    contact,
-    live,
-    members,
-    refer_to,
-)
+from tests.server.cases.test_case_opening import cases_of, contact, members, refer_to
 
 
-def opened(live):  # noqa: F811
+def opened(live):
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
     her = centre.create({"resourceType": "Patient", "name": [{"family": "Díaz"}]})
     centre.create(contact(her, WOMENS_CENTRE))
@@ -29,7 +23,7 @@ def opened(live):  # noqa: F811
     return her, case
 
 
-def test_the_lead_closes_and_reopens_its_case(live):  # noqa: F811
+def test_the_lead_closes_and_reopens_its_case(live):
     her, case = opened(live)
     lead = Institution(live, WOMENS_CENTRE, "COC")
     closed = lead.post(f"EpisodeOfCare/{case['id']}/$close", {"resourceType": "Parameters"})
@@ -45,7 +39,7 @@ def test_the_lead_closes_and_reopens_its_case(live):  # noqa: F811
     assert [c["id"] for c in cases_of(lead, her)] == [case["id"]]
 
 
-def test_a_closed_case_is_not_reopened_while_she_has_another_open_one(live):  # noqa: F811
+def test_a_closed_case_is_not_reopened_while_she_has_another_open_one(live):
     her, case = opened(live)
     lead = Institution(live, WOMENS_CENTRE, "COC")
     lead.post(f"EpisodeOfCare/{case['id']}/$close", {})
@@ -55,7 +49,7 @@ def test_a_closed_case_is_not_reopened_while_she_has_another_open_one(live):  # 
     assert answer.json()["resourceType"] == "OperationOutcome"
 
 
-def test_the_lead_hands_the_case_to_another_institution(live):  # noqa: F811
+def test_the_lead_hands_the_case_to_another_institution(live):
     her, case = opened(live)
     lead = Institution(live, WOMENS_CENTRE, "COC")
     body = {"resourceType": "Parameters", "parameter": [{
@@ -71,7 +65,7 @@ def test_the_lead_hands_the_case_to_another_institution(live):  # noqa: F811
     assert police.post(f"EpisodeOfCare/{case['id']}/$close", {}).status_code == 200
 
 
-def test_only_the_lead_decides_and_a_hidden_case_is_missing(live):  # noqa: F811
+def test_only_the_lead_decides_and_a_hidden_case_is_missing(live):
     her, case = opened(live)
     member = Institution(live, HOTLINE, "COC")  # on the team, not the lead
     answer = member.post(f"EpisodeOfCare/{case['id']}/$close", {})

@@ -3,24 +3,8 @@ institution she meets joins its care team, and every contact links to it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from server.cases import CASE_PROFILE, WORKFLOW_EPISODE
-from server.config import Settings
-from server.loading import load_bundles
-from server.synth import institutions_bundle
-from tests.conftest import GENERIC, LiveServer, serve
 from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
-
-
-@pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    for server in serve(Settings(store=db_url, profiles=GENERIC)):
-        store = server.app.extensions["amparo"].store
-        load_bundles(store, server.app.extensions["amparo"].settings, [institutions_bundle()])
-        yield server
 
 
 def contact(her: dict, institution: str) -> dict:

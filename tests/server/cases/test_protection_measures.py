@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from tests.server.access.institutions import POLICE, WOMENS_CENTRE, Institution
-from tests.server.cases.test_case_opening import live  # noqa: F401 (fixture)
 
 MEASURE = "https://fhir.amparo.cl/CodeSystem/tipo-solicitud|medida-proteccion"
 RUN = "http://regcivil.cl/Validacion/RUN"
@@ -22,7 +21,7 @@ def measure(her: dict, incident: dict, start: date, end: date, status: str = "ac
             "reasonReference": [{"reference": f"Observation/{incident['id']}"}]}
 
 
-def test_measures_in_force_for_her_and_against_him(live):  # noqa: F811
+def test_measures_in_force_for_her_and_against_him(live):
     police = Institution(live, POLICE, "THREAT")
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
     today = datetime.now(UTC).date()

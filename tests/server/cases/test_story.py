@@ -19,7 +19,6 @@ from tests.server.access.institutions import (
     Institution,
     consent_permit,
 )
-from tests.server.cases.test_case_opening import live  # noqa: F401 (fixture)
 from tests.server.linkage.test_compare import patient
 from tests.server.referrals.referrals import business
 from tests.server.timeline.story import SHELTER, assessment, contact, parts
@@ -68,7 +67,7 @@ def received(institution: Institution, org: str) -> tuple[dict, dict]:
     return accepted.json(), {"id": task["for"]["reference"].split("/")[1]}
 
 
-def test_four_institutions_one_case_told_once_referred_and_summed_up(live):  # noqa: F811
+def test_four_institutions_one_case_told_once_referred_and_summed_up(live):
     # 1. the 1455 hotline: the call, her account, her consent for the women's centre
     hotline = Institution(live, HOTLINE, "TREAT")
     her = hotline.create(patient("Camila", "Rojas", "Fuentes", run=RUN, born="1992-02-11"))

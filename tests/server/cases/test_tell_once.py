@@ -12,7 +12,7 @@ from tests.server.access.institutions import (
     Institution,
     consent_permit,
 )
-from tests.server.cases.test_case_opening import contact, live, refer_to  # noqa: F401
+from tests.server.cases.test_case_opening import contact, refer_to
 
 TYPE = {"coding": [{"system": "https://fhir.amparo.cl/CodeSystem/tipo-documento",
                     "code": "relato-sobreviviente"}]}
@@ -27,7 +27,7 @@ def statement(her: dict, institution: str, text: str, **more) -> dict:
             **more}
 
 
-def test_the_second_institution_reads_her_account_and_adds_to_it(live):  # noqa: F811
+def test_the_second_institution_reads_her_account_and_adds_to_it(live):
     hotline = Institution(live, HOTLINE, "TREAT")
     her = hotline.create({"resourceType": "Patient", "name": [{"family": "Rojas"}]})
     hotline.create(contact(her, HOTLINE))

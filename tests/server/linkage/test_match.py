@@ -3,27 +3,13 @@ see, and bad requests refused with an OperationOutcome."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from server.config import Settings
 from server.linkage.match import BLOCK
-from server.loading import load_bundles
-from server.synth import institutions_bundle
-from tests.conftest import GENERIC, LiveServer, serve
 from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
 from tests.server.linkage.test_compare import LA_FLORIDA, patient
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
-
-
-@pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    for server in serve(Settings(store=db_url, profiles=GENERIC)):
-        store = server.app.extensions["amparo"].store
-        load_bundles(store, server.app.extensions["amparo"].settings, [institutions_bundle()])
-        yield server
 
 
 def ask(institution: Institution, resource: dict, **parameters) -> list[tuple[str, str, float]]:
