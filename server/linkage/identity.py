@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from server.search.values import normalize
@@ -15,6 +16,7 @@ UNVERIFIED_RUN_SYSTEM = "https://fhir.amparo.cl/sid/run-no-verificado"
 SECOND_SURNAME = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/SegundoApellido"
 COMUNA_EXTENSION = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/ComunasCl"
 COMUNA_SYSTEM = "https://hl7chile.cl/fhir/ig/clcore/CodeSystem/CSCodComunasCL"
+STATED_AGE = "https://fhir.amparo.cl/StructureDefinition/ext-edad-declarada"
 
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -33,6 +35,7 @@ class Identity:
     birth_date: str | None
     comunas: frozenset[str]  # CUT codes
     phones: frozenset[str]
+    ages: frozenset[tuple[date, int]] = frozenset()  # (the day, her age in years that day)
 
 
 def identity(patient: dict[str, Any]) -> Identity:
@@ -56,7 +59,8 @@ def identity(patient: dict[str, Any]) -> Identity:
         frozenset(runs), frozenset(unverified), frozenset(documents), given, surnames,
         birth if isinstance(birth, str) and len(birth) == 10 else None,
         frozenset(_comunas(patient.get("address") or [])),
-        frozenset(p for p in (_phone(t) for t in patient.get("telecom") or []) if p))
+        frozenset(p for p in (_phone(t) for t in patient.get("telecom") or []) if p),
+        frozenset(_ages(patient.get("extension") or [])))
 
 
 def _words(text: object) -> list[str]:
@@ -86,6 +90,28 @@ def _comunas(addresses: list[dict]) -> set[str]:
                 for coding in (extension.get("valueCodeableConcept") or {}).get("coding") or []:
                     if coding.get("system") == COMUNA_SYSTEM and coding.get("code"):
                         found.add(coding["code"].zfill(5))
+    return found
+
+
+def _ages(extensions: list[dict]) -> set[tuple[date, int]]:
+    """The guide's ``ext-edad-declarada``: an age in years (UCUM ``a``) and the day she
+    had it. One without both parts, or in other units, says nothing usable."""
+    found = set()
+    for extension in extensions:
+        if not isinstance(extension, dict) or extension.get("url") != STATED_AGE:
+            continue
+        parts = {part.get("url"): part for part in extension.get("extension") or []
+                 if isinstance(part, dict)}
+        age = (parts.get("edad") or {}).get("valueAge") or {}
+        day = (parts.get("fecha") or {})
+        day = day.get("valueDate") or day.get("valueDateTime")
+        if age.get("code") != "a" or not isinstance(age.get("value"), int | float) \
+                or not isinstance(day, str):
+            continue
+        try:
+            found.add((date.fromisoformat(day[:10]), int(age["value"])))
+        except ValueError:
+            continue
     return found
 
 

@@ -39,6 +39,7 @@ from server.linkage.identity import (
     COMUNA_SYSTEM,
     RUN_SYSTEM,
     SECOND_SURNAME,
+    STATED_AGE,
     UNVERIFIED_RUN_SYSTEM,
 )
 from server.synth.run import is_valid
@@ -66,16 +67,13 @@ class Record:
     (``id_atencion``, ``id_registro``, ``MSH-10``, ``folio``), ``at`` its date (section
     5.4's: the call, the events of a complaint or else its filing, the ER arrival, the
     intake), the order the README lists a survivor's records in, its ``outcome`` and, when
-    ingested, the ``patient`` it says she is. ``age`` is the age the record states, kept
-    aside because a Patient has no element for it (it is the hotline's only clue to her
-    birth date, and rule 5.2(b) counts it)."""
+    ingested, the ``patient`` it says she is."""
 
     key: str
     id: str
     at: datetime
     outcome: str
     patient: dict[str, Any] | None = None
-    age: int | None = None
 
 
 def records() -> list[Record]:
@@ -112,7 +110,7 @@ def hotline() -> Iterator[Record]:
                 comuna=(row["cod_comuna"], row["comuna"]),
                 phone=row["telefono_contacto"] if row["tipo_llamante"] == "VICTIMA" else None)
             age = int(row["edad_victima"]) if row["edad_victima"].isdigit() else None
-            yield Record(key, id, at, INGESTED, patient, age)
+            yield Record(key, id, at, INGESTED, _stated_age(patient, at, age))
 
 
 def police() -> Iterator[Record]:
@@ -145,7 +143,7 @@ def police() -> Iterator[Record]:
             birth=_birth(victim.get("fecha_nacimiento"), "%Y-%m-%d"),
             gender={"F": "female", "M": "male"}.get(victim.get("sexo")),
             comuna=(home.get("cod_comuna"), home.get("comuna")), phone=victim.get("telefono"))
-        yield Record(key, id, at, INGESTED, patient, victim.get("edad"))
+        yield Record(key, id, at, INGESTED, _stated_age(patient, at, victim.get("edad")))
 
 
 def health() -> Iterator[Record]:
@@ -225,7 +223,7 @@ def sernameg() -> Iterator[Record]:
                 comuna=(row["cod_comuna_residencia"], row["comuna_residencia"]),
                 phone=row["telefono"])
             age = int(row["edad"]) if row["edad"].isdigit() else None
-            yield Record(key, id, at, INGESTED, patient, age)
+            yield Record(key, id, at, INGESTED, _stated_age(patient, at, age))
 
 
 # -- the Patient ---------------------------------------------------------------------------
@@ -267,6 +265,18 @@ def _patient(*, runs: Sequence[str] = (), passports: Sequence[tuple[str, str]] =
         patient["birthDate"] = birth
     if address := _address(*comuna):
         patient["address"] = [address]
+    return patient
+
+
+def _stated_age(patient: dict[str, Any], at: datetime, age: object) -> dict[str, Any]:
+    """``patient`` with the age the record states on its day, as the guide's
+    ``ext-edad-declarada`` (a Patient has no element for it; it is the hotline's only clue
+    to her birth date, and rule 5.2(b) counts it)."""
+    if type(age) is int:
+        patient.setdefault("extension", []).append({"url": STATED_AGE, "extension": [
+            {"url": "edad", "valueAge": {"value": age, "unit": "años",
+                                          "system": "http://unitsofmeasure.org", "code": "a"}},
+            {"url": "fecha", "valueDate": at.date().isoformat()}]})
     return patient
 
 

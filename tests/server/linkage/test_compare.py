@@ -11,6 +11,7 @@ from server.linkage.identity import (
     COMUNA_SYSTEM,
     RUN_SYSTEM,
     SECOND_SURNAME,
+    STATED_AGE,
     UNVERIFIED_RUN_SYSTEM,
     identity,
 )
@@ -21,8 +22,11 @@ LA_FLORIDA, IQUIQUE, VALPARAISO = "13110", "01101", "05101"
 def patient(given: str | None = None, family: str | None = None, second: str | None = None,
             *, run: str | None = None, unverified: str | None = None,
             passport: tuple[str, str] | None = None, born: str | None = None,
-            comuna: str | None = None, phone: str | None = None) -> dict:
+            comuna: str | None = None, phone: str | None = None,
+            age: tuple[int, str] | None = None) -> dict:
     out: dict = {"resourceType": "Patient", "identifier": []}
+    if age:
+        out["extension"] = [stated_age(*age)]
     if run:
         out["identifier"].append({"system": RUN_SYSTEM, "value": run})
     if unverified:
@@ -51,6 +55,13 @@ def patient(given: str | None = None, family: str | None = None, second: str | N
     if not out["identifier"]:
         del out["identifier"]  # FHIR has no empty arrays
     return out
+
+
+def stated_age(years: object, day: object, code: str = "a") -> dict:
+    return {"url": STATED_AGE, "extension": [
+        {"url": "edad", "valueAge": {"value": years, "system": "http://unitsofmeasure.org",
+                                      "code": code}},
+        {"url": "fecha", "valueDate": day}]}
 
 
 def grade(a: dict, b: dict) -> str:
@@ -139,3 +150,44 @@ def test_a_probable_match_scores_above_a_possible_one():
                                                           comuna=LA_FLORIDA)))
     assert probable.grade == "probable" and possible.grade == "possible"
     assert 1 > probable.score > possible.score > 0
+
+
+# -- rule 5.2(b) and (c) on a stated age (the guide's ext-edad-declarada) ---------------------
+
+def test_an_age_that_agrees_with_her_birth_date_counts_as_one_of_two_facts():
+    call = patient("Rosa", "Pérez", comuna=LA_FLORIDA, age=(39, "2025-06-02"))
+    complaint = patient("Rosa", "Pérez", "Soto", born="1985-09-30", comuna=LA_FLORIDA)
+    assert grade(call, complaint) == "probable"
+    # within a year either way (she may have had her birthday since)
+    assert grade(patient("Rosa", "Pérez", comuna=LA_FLORIDA, age=(40, "2025-06-02")),
+                 complaint) == "probable"
+    # without the comuna the age alone is one fact: shown, not linked
+    assert grade(patient("Rosa", "Pérez", age=(39, "2025-06-02")), complaint) == "possible"
+
+
+def test_two_stated_ages_agree_allowing_for_the_time_between():
+    first = patient("Rosa", "Pérez", comuna=LA_FLORIDA, age=(39, "2024-01-10"))
+    assert grade(first, patient("Rosa", "Pérez", comuna=LA_FLORIDA,
+                                age=(41, "2026-03-01"))) == "probable"
+    assert grade(first, patient("Rosa", "Pérez", comuna=LA_FLORIDA,
+                                age=(39, "2026-03-01"))) == "certainly-not"
+
+
+def test_an_age_that_contradicts_her_birth_date_rules_her_out():
+    call = patient("Rosa", "Pérez", comuna=LA_FLORIDA, phone="+56 9 4123 7788",
+                   age=(25, "2025-06-02"))
+    complaint = patient("Rosa", "Pérez", born="1985-09-30", comuna=LA_FLORIDA,
+                        phone="941237788")
+    verdict = compare(identity(call), identity(complaint))
+    assert (verdict.grade, verdict.reasons) == ("certainly-not", ("edad incompatible",))
+
+
+def test_a_stated_age_without_its_day_or_in_other_units_says_nothing():
+    complaint = patient("Rosa", "Pérez", born="1985-09-30", comuna=LA_FLORIDA)
+    for broken in (stated_age(25, "2025-06-02", code="mo"), stated_age("25", "2025-06-02"),
+                   stated_age(25, "2025-13-40"), {"url": STATED_AGE, "extension": [
+                       {"url": "edad", "valueAge": {"value": 25, "code": "a"}}]}):
+        call = patient("Rosa", "Pérez", comuna=LA_FLORIDA)
+        call["extension"] = [broken]
+        assert identity(call).ages == frozenset()
+        assert grade(call, complaint) == "possible"
