@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from server import errors
 from server.api.router import Context, FhirRequest, FhirResponse
-from server.api.write import JSON_PATCH, refuse_read_only
+from server.api.write import JSON_PATCH, implied_if_none_exist, refuse_read_only
 from server.validation import validate
 
 _METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET", "HEAD")
@@ -78,6 +78,9 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
             raise errors.invalid(f"a {method} entry needs a resource", [f"{where}.resource"])
         fhir_request.valid = validate(raw["resource"], type, f"{where}.resource",
                                      ctx.settings.profiles)
+        implied = implied_if_none_exist(type, fhir_request.valid.resource)
+        if method == "POST" and implied and "if-none-exist" not in headers:
+            headers["if-none-exist"] = implied
     if method == "PATCH":
         fhir_request.raw, fhir_request.content_type = _patch_body(raw.get("resource"), where)
         fhir_request.parsed = None

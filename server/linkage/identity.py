@@ -63,6 +63,13 @@ def identity(patient: dict[str, Any]) -> Identity:
         frozenset(_ages(patient.get("extension") or [])))
 
 
+def certain_identifiers(patient: dict[str, Any]) -> list[tuple[str, str]]:
+    """(system, value) of the identifiers that make a match certain (rule 5.2.1): her
+    valid RUNs, in normal form, and every other document she carries."""
+    found = identity(patient)
+    return sorted((RUN_SYSTEM, run) for run in found.runs) + sorted(found.documents)
+
+
 def _words(text: object) -> list[str]:
     return normalize(text.replace("-", " ")).split() if isinstance(text, str) else []
 

@@ -33,3 +33,9 @@ def split(value: str) -> list[str]:
 def unescape(value: str) -> str:
     """A value part with the search escapes (``\\|``, ``\\$``, ``\\\\``) removed."""
     return value.replace("\\|", "|").replace("\\$", "$").replace("\\\\", "\\")
+
+
+def escape(value: str) -> str:
+    """``value`` as one search value part: ``\\``, ``,``, ``|`` and ``$`` escaped."""
+    return (value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|")
+            .replace("$", "\\$"))

@@ -181,7 +181,7 @@ def test_structure_definition_by_type_kind_and_derivation(server, held):
     assert ids(server, "StructureDefinition", {"type": "Patient"}) == {"Survivor"}
     extensions = {id for (t, id), r in held.items()
                   if t == "StructureDefinition" and r["type"] == "Extension"}
-    assert len(extensions) == 16
+    assert len(extensions) == 17
     assert ids(server, "StructureDefinition", {"type": "Extension"}) == extensions
     assert ids(server, "StructureDefinition", {"kind": "resource"}) == {
         d["id"] for d in ig.structure_definitions() if d["kind"] == "resource"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,16 @@ def identified(live, value: str) -> str:
     return stored(live, identifier=[{"system": SYSTEM, "value": value}])
 
 
+def duplicated(live, value: str) -> str:
+    """A second Patient with the identifier of another: a create would return the first
+    (one woman, one Patient), so it is written by id, as an update that creates."""
+    pid = f"duplicate-{uuid.uuid4()}"
+    response = live.put(f"Patient/{pid}", json=patient(
+        id=pid, identifier=[{"system": SYSTEM, "value": value}]))
+    assert response.status_code == 201, response.text
+    return pid
+
+
 def test_conditional_patch_with_one_match_patches_it(live):
     pid = identified(live, "1")
     other = identified(live, "2")
@@ -212,7 +223,7 @@ def test_conditional_patch_without_a_match_is_404(live):
 
 
 def test_conditional_patch_with_two_matches_is_412_and_changes_nothing(live):
-    first, second = identified(live, "1"), identified(live, "1")
+    first, second = identified(live, "1"), duplicated(live, "1")
     response = send(live, f"Patient?identifier={SYSTEM}|1",
                     [{"op": "add", "path": "/active", "value": True}])
     assert_outcome(response, 412)

@@ -6,6 +6,7 @@ See: https://hl7.org/fhir/R4B/http.html#create, #update, #delete, #ccreate, #con
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,16 @@ def ident(value: str) -> list[dict]:
 
 def create(live, **fields) -> dict:
     response = live.post("Patient", json=patient(**fields))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def duplicate(live, **fields) -> dict:
+    """A second Patient with the identifier of another: a create would return the first
+    (one woman, one Patient: see test_a_survivor_created_again_is_the_same_patient), so
+    it is written by id, as an update that creates."""
+    pid = f"duplicate-{uuid.uuid4()}"
+    response = live.put(f"Patient/{pid}", json=patient(id=pid, **fields))
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -179,7 +190,7 @@ def test_conditional_create_accepts_criteria_prefixed_with_the_type(live):
 
 def test_conditional_create_with_two_matches_is_412_and_writes_nothing(live):
     create(live, identifier=ident("11"))
-    create(live, identifier=ident("11"))
+    duplicate(live, identifier=ident("11"))
     response = live.post("Patient", json=patient(identifier=ident("11")),
                          headers={"If-None-Exist": f"identifier={SYSTEM}|11"})
     assert_outcome(response, 412)
@@ -215,7 +226,7 @@ def test_conditional_update_with_one_match_updates_it(live):
 
 def test_conditional_update_with_two_matches_is_412_and_changes_nothing(live):
     create(live, identifier=ident("21"))
-    create(live, identifier=ident("21"))
+    duplicate(live, identifier=ident("21"))
     response = live.put(f"Patient?identifier={SYSTEM}|21",
                         json=patient(identifier=ident("21"), active=True))
     assert_outcome(response, 412)
@@ -260,7 +271,7 @@ def test_conditional_delete_with_one_match_deletes_it(live):
 
 def test_conditional_delete_with_two_matches_is_412_and_deletes_nothing(live):
     first = create(live, identifier=ident("31"))["id"]
-    second = create(live, identifier=ident("31"))["id"]
+    second = duplicate(live, identifier=ident("31"))["id"]
     assert_outcome(live.delete(f"Patient?identifier={SYSTEM}|31"), 412)
     assert live.get(f"Patient/{first}").status_code == 200
     assert live.get(f"Patient/{second}").status_code == 200
