@@ -33,6 +33,7 @@ from server.access import (
     survivor_of,
 )
 from server.cases import CaseOpening
+from server.linkage.candidates import CandidateLinks
 from server.patch import apply_json_patch
 from server.plans import PlanActivities
 from server.referrals import ReferralWorkflow
@@ -101,9 +102,10 @@ class WriteRule(Protocol):
 
 #: The platform's domain rules: risk answers scored into their assessment, the referral
 #: workflow (its files are checked here: a bad one stops the server from starting), her
-#: case found or opened at each contact, the state of each service offered in her plan.
+#: case found or opened at each contact, the state of each service offered in her plan,
+#: a new survivor's probable matches recorded for a caseworker.
 RULES: tuple[WriteRule, ...] = (RiskScoring(), ReferralWorkflow(), CaseOpening(),
-                                PlanActivities())
+                                PlanActivities(), CandidateLinks())
 
 
 class Repository:

@@ -78,7 +78,7 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
             raise errors.invalid(f"a {method} entry needs a resource", [f"{where}.resource"])
         fhir_request.valid = validate(raw["resource"], type, f"{where}.resource",
                                      ctx.settings.profiles)
-        implied = implied_if_none_exist(type, fhir_request.valid.resource)
+        implied = implied_if_none_exist(ctx.principal, type, fhir_request.valid.resource)
         if method == "POST" and implied and "if-none-exist" not in headers:
             headers["if-none-exist"] = implied
     if method == "PATCH":

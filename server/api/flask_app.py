@@ -30,6 +30,7 @@ from server.api import (  # noqa: F401 (routes)
     history,
     ig,
     match,
+    merge,
     metadata,
     plan_apply,
     read,

@@ -16,9 +16,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from server import errors
+from server.access import Principal
 from server.api.body import parse_json
 from server.api.responses import parse_etag, written
 from server.api.router import Context, FhirRequest, FhirResponse, route
+from server.auth.scopes import allows
 from server.linkage.identity import certain_identifiers
 from server.search.parse import parse_criteria
 from server.search.query import SearchQuery
@@ -66,7 +68,8 @@ def create(ctx: Context, req: FhirRequest, type: str) -> FhirResponse:
     refuse_read_only(type, req.method)
     valid = req.resource(ctx.settings, type)
     criteria = if_none_exist(req, type)
-    implied = criteria is None and (criteria := _same_identity(type, valid.resource)) is not None
+    implied = criteria is None and \
+        (criteria := _same_identity(ctx.principal, type, valid.resource)) is not None
     with ctx.writing() as w:
         outcome = ctx.repo.create(w, valid, criteria, id=req.assigned_id)
     return written(ctx, req, outcome.status, outcome.version, "created" if outcome.status == 201
@@ -155,13 +158,16 @@ def criteria(req: FhirRequest, type: str) -> SearchQuery:
 SAME_IDENTITY = "she is already known: an existing Patient has the same RUN or document"
 
 
-def implied_if_none_exist(type: str | None, resource: object) -> str | None:
+def implied_if_none_exist(principal: Principal, type: str | None,
+                          resource: object) -> str | None:
     """The ``If-None-Exist`` a survivor's create carries without saying so: one woman is
     one Patient, so creating one with a valid RUN or an identity document that a Patient
     the caller may see already has returns that Patient (200) instead (issue 7, rule
     5.2.1 of the institutions' fixtures). A hidden Patient is no match, as for any
-    conditional create: hidden is missing."""
-    if type != "Patient" or not isinstance(resource, dict):
+    conditional create: hidden is missing. So is everything, for a caller whose scopes do
+    not let it search survivors (``s``): what it may not look for is not found for it."""
+    if type != "Patient" or not isinstance(resource, dict) or \
+            not (principal.internal or allows(principal.scopes, type, "s")):
         return None
     found = certain_identifiers(resource)[:MAX_VALUES]
     if not found:
@@ -170,8 +176,8 @@ def implied_if_none_exist(type: str | None, resource: object) -> str | None:
                                              for system, value in found)})
 
 
-def _same_identity(type: str, resource: dict) -> SearchQuery | None:
-    implied = implied_if_none_exist(type, resource)
+def _same_identity(principal: Principal, type: str, resource: dict) -> SearchQuery | None:
+    implied = implied_if_none_exist(principal, type, resource)
     return None if implied is None else parse_criteria(type, parse_qsl(implied))
 
 

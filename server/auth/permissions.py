@@ -15,6 +15,7 @@ request runs (403 otherwise).
   CodeSystem or ConceptMap;
 - ``Patient/$match``: ``s`` (it searches the survivors);
 - ``EpisodeOfCare/[id]/$close``, ``$reopen``, ``$transfer``: ``u`` (they change the case);
+- ``Patient/$merge``, ``Patient/$unmerge``: ``u`` (they change both Patients);
 - ``[type]/[id]/$validate``: ``r`` (it reads the stored resource);
   ``[type]/$validate``: ``c`` or ``u`` (it checks a resource about to be written);
 - ``ig/package.tgz``: nothing beyond a valid token; ``metadata`` not even that.
@@ -39,7 +40,8 @@ _BY_INTERACTION = {"read": "r", "vread": "r", "history-instance": "r", "search-t
                    "history-type": "s", "history-system": "s", "create": "c",
                    "update": "u", "patch": "u", "delete": "d"}
 _NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-_CHANGES = {"$close", "$reopen", "$transfer"}  # a case's life (server/api/case_life.py)
+#: a case's life (server/api/case_life.py), merging survivors' records (server/api/merge.py)
+_CHANGES = {"$close", "$reopen", "$transfer", "$merge", "$unmerge"}
 _MAX_DEPTH = 2  # a bundle inside a bundle entry, and no deeper
 
 

@@ -21,7 +21,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from profiles import ig, validate_structure
-from server.api import everything
+from server.api import everything, merge
 from server.api.metadata import CORE_OPERATIONS
 from server.api.router import routes
 from server.api.write import READ_ONLY_TYPES
@@ -113,7 +113,7 @@ def test_ours_are_exactly_the_routed_operations_r4b_does_not_define():
         tuple(id.split("-", 1)) for id in missing}
     assert set(OURS) == {"EpisodeOfCare-everything", "EpisodeOfCare-summary",
                          "EpisodeOfCare-close", "EpisodeOfCare-reopen",
-                         "EpisodeOfCare-transfer"}
+                         "EpisodeOfCare-transfer", "Patient-merge", "Patient-unmerge"}
 
 
 def test_each_says_the_levels_it_is_routed_at():
@@ -138,7 +138,9 @@ def test_each_is_read_and_searched_by_url_and_code(server):
     assert matches(server.get("OperationDefinition", params={"code": "everything"}).json()
                    ) == {"EpisodeOfCare-everything"}
     assert matches(server.get("OperationDefinition", params={"instance": "true"}).json()
-                   ) == set(OURS)
+                   ) == {id for id, d in OURS.items() if d["instance"]}
+    assert matches(server.get("OperationDefinition", params={"type": "true"}).json()
+                   ) == {"Patient-merge", "Patient-unmerge"}
 
 
 def test_ours_validate_on_the_server(server):
@@ -212,6 +214,14 @@ def test_a_cases_life_returns_the_case(id, inputs):
     assert set(_declared(id, "in")) == inputs
     [out] = _declared(id, "out").values()
     assert (out["name"], out["type"]) == ("return", "EpisodeOfCare")
+    assert OURS[id]["affectsState"] is True
+
+
+@pytest.mark.parametrize(("id", "inputs"), [("Patient-merge", merge._MERGE_INPUTS),
+                                             ("Patient-unmerge", merge._UNMERGE_INPUTS)])
+def test_merging_declares_what_it_takes_and_r5s_outputs(id, inputs):
+    assert set(_declared(id, "in")) == set(inputs)
+    assert set(_declared(id, "out")) == {"input", "outcome", "result"}
     assert OURS[id]["affectsState"] is True
 
 

@@ -112,3 +112,13 @@ def test_two_entries_of_one_transaction_for_the_same_woman_are_one_patient(live)
     locations = [e["response"]["location"].split("/")[1] for e in answer.json()["entry"]]
     assert locations[0] == locations[1]
     assert centre.total("Patient", identifier=f"http://regcivil.cl/Validacion/RUN|{run}") == 1
+
+
+def test_a_caller_that_may_not_search_survivors_finds_nobody(live):
+    """The implied match is a search: without ``s`` on Patient there is none, so a create
+    never tells such a caller that a woman with this RUN exists."""
+    writer = Institution(live, WOMENS_CENTRE, "TREAT", scope="system/Patient.cr")
+    run = new_run()
+    first = writer.create(patient("Rosa", "Pérez", run=run))
+    again = writer.post("Patient", patient("Rosa", "Pérez", run=run))
+    assert again.status_code == 201 and again.json()["id"] != first["id"]
