@@ -1,6 +1,7 @@
 """The receiving institution's inbox over HTTP: its referrals waiting for an answer,
 ``Task?owner=Organization/<id>&status=requested``, sorted by when they were sent, when
-they last changed or their priority (search is generic: no code of the workflow)."""
+they last changed, their priority or their due date (search is generic: no code of the
+workflow)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,17 @@ def test_the_inbox_sorts_by_priority_code_then_date(inbox, shelter):
     """A token sorts by its code (routine, stat, urgent), not by how urgent it is."""
     found = ids(shelter, **INBOX, _sort="priority,authored-on")
     assert found == [inbox[name]["id"] for name in ("first", "third", "second")]
+
+
+def test_the_inbox_sorts_by_due_date(inbox, shelter):
+    """The guide's ``vencimiento`` (the due date the service levels give each priority):
+    what must be answered first is on top, whenever it was sent."""
+    due = {name: task["restriction"]["period"]["end"] for name, task in inbox.items()}
+    assert sorted(due, key=due.get) == ["third", "second", "first"]  # stat, urgent, routine
+    assert ids(shelter, **INBOX, _sort="vencimiento") == \
+        [inbox[name]["id"] for name in ("third", "second", "first")]
+    assert ids(shelter, **INBOX, _sort="-vencimiento") == \
+        [inbox[name]["id"] for name in ("first", "second", "third")]
 
 
 def test_the_requester_follows_what_it_sent(inbox, centre):

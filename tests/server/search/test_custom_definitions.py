@@ -26,7 +26,7 @@ def _resource(code: str, base: list[str], url: str | None = None) -> dict:
 
 def test_every_custom_parameter_is_added_to_each_type_of_its_base():
     resources = search_parameters()
-    assert len(resources) == len(custom_params()) == 15
+    assert len(resources) == len(custom_params()) == 16
     for resource in resources:
         for base in resource["base"]:
             param = params_for(base)[resource["code"]]

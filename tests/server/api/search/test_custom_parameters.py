@@ -102,6 +102,8 @@ CASES = [
     ("ServiceRequest", {"motivo:Observation.focus": "RelatedPerson/agresor-ejemplo",
                         "medida:missing": "false"}, {"medida-proteccion-ejemplo", "medida-2"}),
     ("ServiceRequest", {"motivo": "Observation/otra"}, set()),
+    ("Task", {"vencimiento": "2025-03-17"}, {"tarea-derivacion-ejemplo"}),
+    ("Task", {"vencimiento": "lt2025-03-17"}, set()),
     ("Flag", {"code": "reincidencia"}, {"alerta-ejemplo"}),
     ("Flag", {"code": f"{IG}/CodeSystem/tipo-alerta|escalamiento"}, {"alerta-2"}),
     ("Flag", {"status": "active"}, {"alerta-ejemplo"}),
@@ -163,7 +165,7 @@ def test_every_custom_parameter_is_exercised():
     searched = {(type, name.split(":")[0]) for type, params, _ in CASES
                 for name, _ in (params.items() if isinstance(params, dict) else params)}
     defined = {(base, sp["code"]) for sp in search_parameters() for base in sp["base"]}
-    assert len(defined) == 20
+    assert len(defined) == 21
     assert defined - ELSEWHERE <= searched
 
 
