@@ -62,9 +62,15 @@ def _transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
     try:
         with ctx.repo.write(ctx.principal, at) as w:
             tx = replace(ctx, write=w)
+            moved: dict[str, str] = {}
             for current in entries:
+                assigned = current.id
                 _resolve_identity(tx, current, mapping, creating)
+                if settled and current.method == "POST" and current.id != assigned:
+                    moved[f"{current.type}/{assigned}"] = f"{current.type}/{current.id}"
             current = None
+            if moved:
+                _prepare_again(ctx, entries, moved, at)
             _check_overlaps(entries)
             for current in entries:
                 if current.request.valid is not None and not settled:
@@ -106,9 +112,13 @@ def _prepare_outside_the_lock(ctx: Context, entries: list[Entry], mapping: dict[
     """When no entry's identity depends on the store (no conditional entry, no
     conditional reference), rewrite the placeholders and prepare the new resources
     (stamped, serialised, indexed) now, so that the store's write lock is held for the
-    writes only. Returns whether that was possible."""
-    if any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist"))
-           for e in entries):
+    writes only. Returns whether that was possible.
+
+    A survivor's create that the server made conditional (``Entry.implied``) does not
+    stop it: she is almost always new, so her entry is prepared as a creation, and in
+    the rare case she is known after all ``_prepare_again`` points the bundle at her."""
+    if any(e.conditional or (e.method == "POST" and e.request.header("if-none-exist")
+                             and not e.implied) for e in entries):
         return False
     for entry in entries:
         try:
@@ -122,6 +132,21 @@ def _prepare_outside_the_lock(ctx: Context, entries: list[Entry], mapping: dict[
             entry.request.valid.prepared = ctx.repo.prepare(
                 entry.request.valid, entry.id, 1, at, "POST", institution_code(ctx.principal))
     return True
+
+
+def _prepare_again(ctx: Context, entries: list[Entry], moved: dict[str, str],
+                   at: tuple[str, int]) -> None:
+    """A prepared bundle whose survivor turned out to be known (``moved``: the id her
+    entry was given -> hers): every resource that names the given id names hers, and the
+    new ones are prepared again."""
+    for entry in entries:
+        valid = entry.request.valid
+        if valid is None or entry.response is not None or entry.same_as is not None:
+            continue
+        rewrite(valid.resource, moved, None)
+        if entry.method == "POST":
+            valid.prepared = ctx.repo.prepare(valid, entry.id, 1, at, "POST",
+                                              institution_code(ctx.principal))
 
 
 def _resolve_identity(tx: Context, entry: Entry, mapping: dict[str, str],

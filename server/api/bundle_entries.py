@@ -33,6 +33,8 @@ class Entry:
     response: FhirResponse | None = None
     #: an earlier conditional create with the same criteria: this entry is that resource
     same_as: Entry | None = None
+    #: a survivor's create made conditional on her identity by the server, not the client
+    implied: bool = False
 
 
 def parse_entry(ctx: Context, index: int, raw: object, prefer_header: str | None,
@@ -70,6 +72,7 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
         # before validation, conditional matching or anything else is done
         refuse_read_only(type, method, allow_header=False)
     conditional = bool(query) and method in ("PUT", "DELETE", "PATCH") and len(segments) == 1
+    implied = None
     if method in ("POST", "PUT") and validate_now:
         if type is None or (method == "POST" and len(segments) != 1):
             raise errors.invalid(f"{method} needs a url of the form [type]"
@@ -81,10 +84,13 @@ def _parse(ctx: Context, index: int, raw: object, prefer_header: str | None,
         implied = implied_if_none_exist(ctx.principal, type, fhir_request.valid.resource)
         if method == "POST" and implied and "if-none-exist" not in headers:
             headers["if-none-exist"] = implied
+        else:
+            implied = None
     if method == "PATCH":
         fhir_request.raw, fhir_request.content_type = _patch_body(raw.get("resource"), where)
         fhir_request.parsed = None
-    return Entry(index, method, url, full_url, fhir_request, type, id, conditional)
+    return Entry(index, method, url, full_url, fhir_request, type, id, conditional,
+                 implied=implied is not None)
 
 
 def _writes(method: str, segments: list[str]) -> bool:
