@@ -50,9 +50,12 @@ def register(name: str, handler: Handler) -> None:
     CONSUMERS[name] = handler
 
 
-def start_workers(store: Store) -> list[OutboxWorker]:
-    """Start a worker thread for each registered consumer (none: nothing is started)."""
-    workers = [OutboxWorker(store, name, handler) for name, handler in CONSUMERS.items()]
+def start_workers(store: Store, consumers: dict[str, Handler] | None = None
+                  ) -> list[OutboxWorker]:
+    """Start a worker thread for each registered consumer and each of ``consumers``
+    (those built around this process's app, such as early warning's)."""
+    workers = [OutboxWorker(store, name, handler)
+               for name, handler in {**CONSUMERS, **(consumers or {})}.items()]
     for worker in workers:
         worker.start()
     return workers

@@ -1,0 +1,169 @@
+"""Early warning on the outbox: after each committed change to a survivor's risk
+assessments or incidents, her alerts are made to agree with the rules (``rules.py``).
+
+``EarlyWarning`` is an outbox consumer (``server/worker.py``): for an event of a
+RiskAssessment or an Observation about a survivor, it reads her facts as the platform
+(every institution's records: no one institution sees the whole picture, which is the
+point), evaluates the rules and reconciles her alerts in the event's unit of work, so an
+alert commits with the acknowledgement of the event that raised it, exactly once:
+
+- a finding without an active alert of its kind raises one: an AlertEvidence
+  (DetectedIssue: the records that triggered it, why in plain words) and an Alert (Flag)
+  on her that points at it, both written by the platform and seen under the consent
+  model like any of her records. Their ids derive from her, the kind and the evidence,
+  so a redelivered event finds what it raised and raises nothing twice;
+- a finding with an active alert keeps that alert (its evidence updated if it grew: a
+  third incident joins the same recurrence, it does not make a second alert);
+- an active alert without its finding clears itself: the Flag becomes inactive, with
+  the end of its period (a later, lower assessment; an incident entered in error).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import orjson
+
+import terminology
+from server import clock
+from server.access import ANONYMOUS, survivor_of
+from server.repository import Write
+from server.search.parse import parse_criteria
+from server.store import OutboxEvent, UnitOfWork
+from server.validation import validate
+from server.warnings.config import Rules, load_rules
+from server.warnings.rules import (
+    INCIDENT,
+    OBSERVATIONS,
+    Finding,
+    assessment,
+    findings,
+    incident,
+)
+
+if TYPE_CHECKING:
+    from server.repository import Repository
+
+ALERT_TYPES = "https://fhir.amparo.cl/CodeSystem/tipo-alerta"
+ALERT_PROFILE = "https://fhir.amparo.cl/StructureDefinition/Alert"
+EVIDENCE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/AlertEvidence"
+ALERT_IDS = "https://fhir.amparo.cl/sid/alerta"
+DEVICE = "Device/alerta-temprana"
+#: the kinds of alert these rules raise and clear (others are left alone)
+KINDS = ("riesgo-alto", "escalamiento", "reincidencia")
+_NAMESPACE = uuid.UUID("6f0c2a7e-3b1d-4e6a-9d2f-5a8b7c1e0f42")
+_MAX = 1000  # records of one kind read per survivor
+
+
+class EarlyWarning:
+    """The outbox consumer (``server/wsgi.py`` starts it as ``early-warning``)."""
+
+    def __init__(self, repo: Repository, rules: Rules | None = None):
+        self.repo = repo
+        self.rules = rules or load_rules()
+
+    def __call__(self, uow: UnitOfWork, event: OutboxEvent) -> None:
+        if event.type not in ("RiskAssessment", "Observation"):
+            return
+        patient = _survivor(uow, event)
+        if patient is not None:
+            reconcile(self.repo, Write(uow, ANONYMOUS, clock.now()), patient, self.rules)
+
+
+def _survivor(uow: UnitOfWork, event: OutboxEvent) -> str | None:
+    """The survivor the changed record is about (a deletion: as its last version said)."""
+    for version in (event.version, event.version - 1):
+        found = uow.vread(event.type, event.id, version) if version > 0 else None
+        if found is not None and not found.deleted:
+            return survivor_of(orjson.loads(found.body))
+    return None
+
+
+def reconcile(repo: Repository, w: Write, patient: str, rules: Rules) -> None:
+    """Make her alerts of ``KINDS`` agree with the rules' findings now."""
+    assessments = [a for a in (assessment(r) for r in _records(
+        w, "RiskAssessment", [("subject", patient)])) if a]
+    incidents = [i for i in (incident(r) for r in _records(
+        w, "Observation", [("subject", patient), ("code", f"{OBSERVATIONS}|{INCIDENT}")])) if i]
+    found = {f.code: f for f in findings(rules, assessments, incidents)}
+    active = {_kind(flag): flag for flag in _records(
+        w, "Flag", [("subject", patient), ("status", "active"), ("identifier", f"{ALERT_IDS}|")])
+        if _kind(flag) in KINDS}
+    for kind in KINDS:
+        finding, flag = found.get(kind), active.get(kind)
+        if finding is not None and flag is None:
+            _raise(repo, w, patient, finding)
+        elif finding is not None:
+            _update_evidence(repo, w, flag, finding)
+        elif flag is not None:
+            _clear(repo, w, flag)
+
+
+def _records(w: Write, type: str, criteria: list[tuple[str, str]]) -> list[dict]:
+    query = replace(parse_criteria(type, criteria), count=_MAX, total=False)
+    return [orjson.loads(v.body) for v in w.uow.search(query).matches]
+
+
+def _kind(flag: dict) -> str | None:
+    return next((c.get("code") for c in (flag.get("code") or {}).get("coding") or []
+                 if c.get("system") == ALERT_TYPES), None)
+
+
+def _raise(repo: Repository, w: Write, patient: str, finding: Finding) -> None:
+    key = uuid.uuid5(_NAMESPACE, "|".join((finding.code, patient, *finding.evidence)))
+    evidence_id, flag_id = f"evidencia-{key}", f"alerta-{key}"
+    concept = terminology.concepts("tipo-alerta")[finding.code]
+    properties = {p["code"]: p.get("valueCoding") for p in concept.get("property") or []}
+    coding = {"system": ALERT_TYPES, "code": finding.code, "display": concept["display"]}
+    priority = properties.get("prioridad") or {}
+    _put(repo, w, {
+        "resourceType": "DetectedIssue", "id": evidence_id,
+        "meta": {"profile": [EVIDENCE_PROFILE]},
+        "identifier": [{"system": "https://fhir.amparo.cl/sid/evidencia-alerta",
+                        "value": str(key)}],
+        "status": "final", "code": {"coding": [coding]},
+        "severity": "high" if priority.get("code") == "PH" else "moderate",
+        "patient": {"reference": patient}, "identifiedDateTime": w.at[0],
+        "author": {"reference": DEVICE},
+        "implicated": [{"reference": ref} for ref in finding.evidence],
+        "detail": finding.detail})
+    _put(repo, w, {
+        "resourceType": "Flag", "id": flag_id, "meta": {"profile": [ALERT_PROFILE]},
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/flag-detail",
+             "valueReference": {"reference": f"DetectedIssue/{evidence_id}"}},
+            {"url": "http://hl7.org/fhir/StructureDefinition/flag-priority",
+             "valueCodeableConcept": {"coding": [priority]}}],
+        "identifier": [{"system": ALERT_IDS, "value": str(key)}],
+        "status": "active",
+        "category": [{"coding": [properties["categoria"]]}] if properties.get("categoria")
+        else [],
+        "code": {"coding": [coding]}, "subject": {"reference": patient},
+        "period": {"start": w.at[0]}, "author": {"reference": DEVICE}})
+
+
+def _update_evidence(repo: Repository, w: Write, flag: dict, finding: Finding) -> None:
+    for ext in flag.get("extension") or []:
+        ref = (ext.get("valueReference") or {}).get("reference", "")
+        if ext.get("url", "").endswith("/flag-detail") and ref.startswith("DetectedIssue/"):
+            found = w.uow.read("DetectedIssue", ref.split("/", 1)[1])
+            if found is None or found.deleted:
+                continue
+            issue = orjson.loads(found.body)
+            implicated = [{"reference": r} for r in finding.evidence]
+            if issue.get("implicated") != implicated or issue.get("detail") != finding.detail:
+                _put(repo, w, {**issue, "implicated": implicated, "detail": finding.detail})
+
+
+def _clear(repo: Repository, w: Write, flag: dict) -> None:
+    _put(repo, w, {**flag, "status": "inactive",
+                   "period": {**(flag.get("period") or {}), "end": w.at[0]}})
+
+
+def _put(repo: Repository, w: Write, resource: dict) -> None:
+    """Write as the platform, by id (an alert's id is its identity)."""
+    resource = {k: v for k, v in resource.items() if k != "category" or v}
+    repo.update(w, resource["resourceType"], resource["id"],
+                validate(resource, resource["resourceType"], profiles=repo.profiles))

@@ -1,0 +1,165 @@
+"""The early-warning rules over one survivor's facts: pure functions, no store.
+
+Each rule looks at her whole record as it is now (her risk assessments, her incidents)
+and says whether its condition holds and which records make it hold (``Finding``).
+``engine.py`` turns that into alerts and back: an alert exists exactly while its finding
+does, so raising is idempotent and an alert clears itself when its condition does.
+
+1. **riesgo-alto**: her latest assessment is at a high level (``rules.json``: alto,
+   vital, the PUIR's vital-alto) or its score reaches its instrument's threshold (DASH:
+   14 of 24).
+2. **escalamiento**: her latest assessment ranks higher than the one before it, from
+   whatever institutions (ranks in ``rules.json``: the PUIR does not tell alto from
+   vital, so both rank 3).
+3. **reincidencia** (the UK MARAC "repeat" criterion): two or more incidents within any
+   365 days, incidents less than 72 hours apart counting as one (the police complaint and
+   the emergency-room visit of the same night).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from server.warnings.config import Rules
+
+LEVELS = "https://fhir.amparo.cl/CodeSystem/nivel-riesgo"
+INSTRUMENTS = "https://fhir.amparo.cl/CodeSystem/instrumento-riesgo"
+OBSERVATIONS = "https://fhir.amparo.cl/CodeSystem/observacion-vcm"
+INCIDENT = "incidente-violencia"
+SCORE = "https://fhir.amparo.cl/StructureDefinition/ext-puntaje-riesgo"
+_VOID = ("entered-in-error", "cancelled")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    ref: str  # RiskAssessment/<id>
+    at: datetime
+    level: str | None  # nivel-riesgo code
+    instrument: str | None  # instrumento-riesgo code
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Incident:
+    ref: str  # Observation/<id>
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # tipo-alerta
+    evidence: tuple[str, ...]  # the records that make it hold, oldest first
+    detail: str  # why, in plain Spanish, for the caseworker
+
+
+# -- facts from resources ------------------------------------------------------------------
+
+def assessment(resource: dict) -> Assessment | None:
+    """A RiskAssessment as the rules read it (None when it is void or undated)."""
+    if resource.get("status") in _VOID:
+        return None
+    at = _instant(resource.get("occurrenceDateTime")
+                  or (resource.get("occurrencePeriod") or {}).get("start")
+                  or (resource.get("meta") or {}).get("lastUpdated"))
+    if at is None:
+        return None
+    level = next((c.get("code") for p in resource.get("prediction") or []
+                  for c in (p.get("qualitativeRisk") or {}).get("coding") or []
+                  if c.get("system") == LEVELS), None)
+    instrument = next((c.get("code") for c in (resource.get("method") or {}).get("coding")
+                       or [] if c.get("system") == INSTRUMENTS), None)
+    score = next((e.get("valueDecimal") for e in resource.get("extension") or []
+                  if e.get("url") == SCORE and isinstance(e.get("valueDecimal"), int | float)),
+                 None)
+    return Assessment(f"RiskAssessment/{resource['id']}", at, level, instrument, score)
+
+
+def incident(resource: dict) -> Incident | None:
+    """An Observation that is a violence incident (the guide's ViolenceIncident), dated."""
+    if resource.get("status") in _VOID or not any(
+            c.get("system") == OBSERVATIONS and c.get("code") == INCIDENT
+            for c in (resource.get("code") or {}).get("coding") or []):
+        return None
+    at = _instant(resource.get("effectiveDateTime")
+                  or (resource.get("effectivePeriod") or {}).get("start")
+                  or resource.get("issued"))
+    return Incident(f"Observation/{resource['id']}", at) if at else None
+
+
+def _instant(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- the rules -----------------------------------------------------------------------------
+
+def findings(rules: Rules, assessments: list[Assessment],
+             incidents: list[Incident]) -> list[Finding]:
+    """Every rule's finding for her, those that hold."""
+    ordered = sorted(assessments, key=lambda a: (a.at, a.ref))
+    found = (high_risk(rules, ordered), escalation(rules, ordered),
+             recurrence(rules, incidents))
+    return [f for f in found if f is not None]
+
+
+def high_risk(rules: Rules, assessments: list[Assessment]) -> Finding | None:
+    """Rule 1, on her latest assessment (``assessments`` oldest first)."""
+    if not assessments:
+        return None
+    latest = assessments[-1]
+    threshold = rules.score_thresholds.get(latest.instrument or "")
+    by_level = latest.level in rules.high_levels
+    by_score = threshold is not None and latest.score is not None and latest.score >= threshold
+    if not (by_level or by_score):
+        return None
+    why = f"nivel {latest.level}" if by_level else \
+        f"puntaje {latest.score:g} (umbral {threshold:g} de {latest.instrument})"
+    return Finding("riesgo-alto", (latest.ref,),
+                   f"La evaluación de riesgo más reciente ({_day(latest.at)}) dio {why}.")
+
+
+def escalation(rules: Rules, assessments: list[Assessment]) -> Finding | None:
+    """Rule 2: her latest ranked assessment ranks higher than the one before it."""
+    ranked = [a for a in assessments if a.level in rules.ranks]
+    if len(ranked) < 2:
+        return None
+    before, latest = ranked[-2], ranked[-1]
+    if rules.ranks[latest.level] <= rules.ranks[before.level]:
+        return None
+    return Finding("escalamiento", (before.ref, latest.ref),
+                   f"El riesgo subió de {before.level} ({_day(before.at)}) a {latest.level} "
+                   f"({_day(latest.at)}).")
+
+
+def recurrence(rules: Rules, incidents: list[Incident]) -> Finding | None:
+    """Rule 3: the latest window of ``recurrence_window`` holding ``recurrence_count``
+    episodes (incidents closer than ``same_event`` to the one before are one episode)."""
+    episodes: list[list[Incident]] = []
+    for item in sorted(incidents, key=lambda i: (i.at, i.ref)):
+        if episodes and item.at - episodes[-1][-1].at < rules.same_event:
+            episodes[-1].append(item)
+        else:
+            episodes.append([item])
+    n = rules.recurrence_count
+    for last in range(len(episodes) - 1, n - 2, -1):
+        first = last - n + 1
+        if episodes[last][0].at - episodes[first][0].at <= rules.recurrence_window:
+            while first > 0 and \
+                    episodes[last][0].at - episodes[first - 1][0].at <= rules.recurrence_window:
+                first -= 1
+            chosen = episodes[first:last + 1]
+            days = (chosen[-1][0].at.date() - chosen[0][0].at.date()).days  # as written
+            dates = ", ".join(_day(e[0].at) for e in chosen)
+            return Finding("reincidencia", tuple(i.ref for e in chosen for i in e),
+                           f"{len(chosen)} hechos de violencia en {days} días ({dates}).")
+    return None
+
+
+def _day(at: datetime) -> str:
+    return at.date().isoformat()
