@@ -5,7 +5,9 @@ work of the write that makes the work due, so that it commits with it. Names are
 ``<kind>:<subject>``; ``HANDLERS`` says what each kind does with its subject:
 
 - ``access-keys:Patient/<id>``: a period of one of her Consents starts or ends, so the
-  access keys of her record are computed again (``server/access.py``).
+  access keys of her record are computed again (``server/access.py``);
+- ``early-warning:Patient/<id>``: a referral of hers falls due, so her alerts are
+  reconciled again (``server/warnings/engine.py``; started by ``server/wsgi.py``).
 
 Every server process runs one ``TimerWorker``; a lease (``timers``) decides which of them
 fires the timers. A timer fires once its instant has passed: in one unit of work the
@@ -74,8 +76,10 @@ class TimerWorker(LeasedLoop):
         return True
 
 
-def start_timers(store: Store) -> TimerWorker:
-    """Start this process's timer worker (a thread that ends with the main thread)."""
-    worker = TimerWorker(store)
+def start_timers(store: Store, handlers: dict[str, TimerHandler] | None = None
+                 ) -> TimerWorker:
+    """Start this process's timer worker (a thread that ends with the main thread), with
+    ``handlers`` beside ``HANDLERS`` (those built around this process's app)."""
+    worker = TimerWorker(store, {**HANDLERS, **(handlers or {})})
     worker.start()
     return worker

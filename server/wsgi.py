@@ -4,7 +4,7 @@ from flask import Flask
 
 from server.app import create_app
 from server.timers import start_timers
-from server.warnings.engine import EarlyWarning
+from server.warnings.engine import TIMER, EarlyWarning
 from server.worker import start_workers
 
 
@@ -15,7 +15,8 @@ def application() -> Flask:
     (``server/timers.py``); the threads end with the process's main thread."""
     app = create_app()
     amparo = app.extensions["amparo"]
-    consumers = {"early-warning": EarlyWarning(amparo.repo)}
-    app.extensions["amparo.workers"] = [*start_workers(amparo.store, consumers),
-                                        start_timers(amparo.store)]
+    warnings = EarlyWarning(amparo.repo)
+    app.extensions["amparo.workers"] = [
+        *start_workers(amparo.store, {"early-warning": warnings}),
+        start_timers(amparo.store, {TIMER: warnings.on_timer})]
     return app

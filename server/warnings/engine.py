@@ -1,8 +1,9 @@
 """Early warning on the outbox: after each committed change to a survivor's risk
-assessments or incidents, her alerts are made to agree with the rules (``rules.py``).
+assessments, incidents or referral tasks, and when her timer fires, her alerts are made
+to agree with the rules (``rules.py``).
 
 ``EarlyWarning`` is an outbox consumer (``server/worker.py``): for an event of a
-RiskAssessment or an Observation about a survivor, it reads her facts as the platform
+RiskAssessment, an Observation or a Task about a survivor, it reads her facts as the platform
 (every institution's records: no one institution sees the whole picture, which is the
 point), evaluates the rules and reconciles her alerts in the event's unit of work, so an
 alert commits with the acknowledgement of the event that raised it, exactly once:
@@ -15,13 +16,21 @@ alert commits with the acknowledgement of the event that raised it, exactly once
 - a finding with an active alert keeps that alert (its evidence updated if it grew: a
   third incident joins the same recurrence, it does not make a second alert);
 - an active alert without its finding clears itself: the Flag becomes inactive, with
-  the end of its period (a later, lower assessment; an incident entered in error).
+  the end of its period (a later, lower assessment; an incident entered in error; the
+  referral accepted).
+
+A time-based rule changes its mind with no change to her records (a referral falls
+due), so each reconciliation also sets her timer (``server/timers.py``,
+``early-warning:Patient/<id>``) to the next such instant, and ``on_timer`` reconciles her
+again then.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
@@ -41,6 +50,9 @@ from server.warnings.rules import (
     assessment,
     findings,
     incident,
+    next_due,
+    overdue,
+    referral,
 )
 
 if TYPE_CHECKING:
@@ -52,24 +64,38 @@ EVIDENCE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/AlertEvidence"
 ALERT_IDS = "https://fhir.amparo.cl/sid/alerta"
 DEVICE = "Device/alerta-temprana"
 #: the kinds of alert these rules raise and clear (others are left alone)
-KINDS = ("riesgo-alto", "escalamiento", "reincidencia")
+KINDS = ("riesgo-alto", "escalamiento", "reincidencia", "derivacion-vencida")
+#: the records whose changes may change a survivor's alerts
+TRIGGERS = ("RiskAssessment", "Observation", "Task")
+#: her timer's kind (``server/timers.py``): ``early-warning:Patient/<id>``
+TIMER = "early-warning"
 _NAMESPACE = uuid.UUID("6f0c2a7e-3b1d-4e6a-9d2f-5a8b7c1e0f42")
 _MAX = 1000  # records of one kind read per survivor
 
 
 class EarlyWarning:
-    """The outbox consumer (``server/wsgi.py`` starts it as ``early-warning``)."""
+    """The outbox consumer (``server/wsgi.py`` starts it as ``early-warning``) and the
+    handler of its timers (``on_timer``). ``now`` is the clock the time-based rules read
+    (a test moves it)."""
 
-    def __init__(self, repo: Repository, rules: Rules | None = None):
+    def __init__(self, repo: Repository, rules: Rules | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.repo = repo
         self.rules = rules or load_rules()
+        self.now = now
 
     def __call__(self, uow: UnitOfWork, event: OutboxEvent) -> None:
-        if event.type not in ("RiskAssessment", "Observation"):
+        if event.type not in TRIGGERS:
             return
         patient = _survivor(uow, event)
         if patient is not None:
-            reconcile(self.repo, Write(uow, ANONYMOUS, clock.now()), patient, self.rules)
+            self.on_timer(uow, patient)
+
+    def on_timer(self, uow: UnitOfWork, patient: str) -> None:
+        """Her alerts reconciled now (a timer ``early-warning:Patient/<id>`` fired, or
+        one of her records changed)."""
+        reconcile(self.repo, Write(uow, ANONYMOUS, clock.now()), patient, self.rules,
+                  self.now())
 
 
 def _survivor(uow: UnitOfWork, event: OutboxEvent) -> str | None:
@@ -81,24 +107,38 @@ def _survivor(uow: UnitOfWork, event: OutboxEvent) -> str | None:
     return None
 
 
-def reconcile(repo: Repository, w: Write, patient: str, rules: Rules) -> None:
-    """Make her alerts of ``KINDS`` agree with the rules' findings now."""
+def reconcile(repo: Repository, w: Write, patient: str, rules: Rules,
+              now: datetime) -> None:
+    """Make her alerts of ``KINDS`` agree with the rules' findings at ``now``, and set her
+    timer to the next instant a time-based rule may change its mind."""
     assessments = [a for a in (assessment(r) for r in _records(
         w, "RiskAssessment", [("subject", patient)])) if a]
     incidents = [i for i in (incident(r) for r in _records(
         w, "Observation", [("subject", patient), ("code", f"{OBSERVATIONS}|{INCIDENT}")])) if i]
-    found = {f.code: f for f in findings(rules, assessments, incidents)}
-    active = {_kind(flag): flag for flag in _records(
-        w, "Flag", [("subject", patient), ("status", "active"), ("identifier", f"{ALERT_IDS}|")])
-        if _kind(flag) in KINDS}
-    for kind in KINDS:
-        finding, flag = found.get(kind), active.get(kind)
-        if finding is not None and flag is None:
+    referrals = [r for r in (referral(t) for t in _records(
+        w, "Task", [("patient", patient)])) if r]
+    wanted = {(f.code, f.about): f for f in (*findings(rules, assessments, incidents),
+                                              *overdue(referrals, now))}
+    active = {}
+    for flag in _records(w, "Flag", [("subject", patient), ("status", "active"),
+                                     ("identifier", f"{ALERT_IDS}|")]):
+        kind = _kind(flag)
+        if kind in KINDS:
+            issue = _evidence_of(w, flag)
+            active[kind, _about(kind, issue)] = (flag, issue)
+    for key in sorted(wanted.keys() | active.keys()):
+        finding, current = wanted.get(key), active.get(key)
+        if current is None:
             _raise(repo, w, patient, finding)
         elif finding is not None:
-            _update_evidence(repo, w, flag, finding)
-        elif flag is not None:
-            _clear(repo, w, flag)
+            _update_evidence(repo, w, current[1], finding)
+        else:
+            _clear(repo, w, current[0])
+    due = next_due(referrals, now)
+    timer = f"{TIMER}:{patient}"
+    at = clock.to_us(due) + 1 if due is not None else None
+    if w.uow.timer(timer) != at:
+        w.uow.set_timer(timer, at)
 
 
 def _records(w: Write, type: str, criteria: list[tuple[str, str]]) -> list[dict]:
@@ -109,6 +149,25 @@ def _records(w: Write, type: str, criteria: list[tuple[str, str]]) -> list[dict]
 def _kind(flag: dict) -> str | None:
     return next((c.get("code") for c in (flag.get("code") or {}).get("coding") or []
                  if c.get("system") == ALERT_TYPES), None)
+
+
+def _evidence_of(w: Write, flag: dict) -> dict | None:
+    """The AlertEvidence (DetectedIssue) the Alert points at."""
+    for ext in flag.get("extension") or []:
+        ref = (ext.get("valueReference") or {}).get("reference", "")
+        if ext.get("url", "").endswith("/flag-detail") and ref.startswith("DetectedIssue/"):
+            found = w.uow.read("DetectedIssue", ref.split("/", 1)[1])
+            if found is not None and not found.deleted:
+                return orjson.loads(found.body)
+    return None
+
+
+def _about(kind: str, issue: dict | None) -> str:
+    """Which record an alert of a kind with one alert per record is about."""
+    if kind != "derivacion-vencida" or issue is None:
+        return ""
+    return next((i["reference"] for i in issue.get("implicated") or []
+                 if i.get("reference", "").startswith("Task/")), "")
 
 
 def _raise(repo: Repository, w: Write, patient: str, finding: Finding) -> None:
@@ -144,17 +203,12 @@ def _raise(repo: Repository, w: Write, patient: str, finding: Finding) -> None:
         "period": {"start": w.at[0]}, "author": {"reference": DEVICE}})
 
 
-def _update_evidence(repo: Repository, w: Write, flag: dict, finding: Finding) -> None:
-    for ext in flag.get("extension") or []:
-        ref = (ext.get("valueReference") or {}).get("reference", "")
-        if ext.get("url", "").endswith("/flag-detail") and ref.startswith("DetectedIssue/"):
-            found = w.uow.read("DetectedIssue", ref.split("/", 1)[1])
-            if found is None or found.deleted:
-                continue
-            issue = orjson.loads(found.body)
-            implicated = [{"reference": r} for r in finding.evidence]
-            if issue.get("implicated") != implicated or issue.get("detail") != finding.detail:
-                _put(repo, w, {**issue, "implicated": implicated, "detail": finding.detail})
+def _update_evidence(repo: Repository, w: Write, issue: dict | None, finding: Finding
+                     ) -> None:
+    implicated = [{"reference": r} for r in finding.evidence]
+    if issue is not None and (issue.get("implicated") != implicated
+                              or issue.get("detail") != finding.detail):
+        _put(repo, w, {**issue, "implicated": implicated, "detail": finding.detail})
 
 
 def _clear(repo: Repository, w: Write, flag: dict) -> None:

@@ -14,6 +14,10 @@ does, so raising is idempotent and an alert clears itself when its condition doe
 3. **reincidencia** (the UK MARAC "repeat" criterion): two or more incidents within any
    365 days, incidents less than 72 hours apart counting as one (the police complaint and
    the emergency-room visit of the same night).
+6. **derivacion-vencida**: a referral's task not accepted, or not completed, by its due
+   date (``restriction.period.end``, which the referral workflow sets from the service
+   levels); one alert per referral (``Finding.about``). Time-based: ``engine.py`` sets a
+   timer at the next due date so that it is looked at then, with no change to trigger it.
 """
 
 from __future__ import annotations
@@ -47,10 +51,19 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Referral:
+    ref: str  # Task/<id>
+    status: str
+    due: datetime | None  # restriction.period.end
+    request: str | None  # the ServiceRequest it fulfils
+
+
+@dataclass(frozen=True)
 class Finding:
     code: str  # tipo-alerta
     evidence: tuple[str, ...]  # the records that make it hold, oldest first
     detail: str  # why, in plain Spanish, for the caseworker
+    about: str = ""  # which one, for kinds with one alert per record (a referral's task)
 
 
 # -- facts from resources ------------------------------------------------------------------
@@ -85,6 +98,16 @@ def incident(resource: dict) -> Incident | None:
                   or (resource.get("effectivePeriod") or {}).get("start")
                   or resource.get("issued"))
     return Incident(f"Observation/{resource['id']}", at) if at else None
+
+
+def referral(resource: dict) -> Referral | None:
+    """A Task that is a referral's (``fulfill`` of a ServiceRequest)."""
+    code = {c.get("code") for c in (resource.get("code") or {}).get("coding") or []}
+    focus = (resource.get("focus") or {}).get("reference") or ""
+    if "fulfill" not in code or not focus.startswith("ServiceRequest/"):
+        return None
+    due = _instant(((resource.get("restriction") or {}).get("period") or {}).get("end"))
+    return Referral(f"Task/{resource['id']}", resource.get("status", ""), due, focus)
 
 
 def _instant(text: object) -> datetime | None:
@@ -159,6 +182,29 @@ def recurrence(rules: Rules, incidents: list[Incident]) -> Finding | None:
             return Finding("reincidencia", tuple(i.ref for e in chosen for i in e),
                            f"{len(chosen)} hechos de violencia en {days} días ({dates}).")
     return None
+
+
+#: a referral's task waiting to be accepted, and accepted but not yet done
+AWAITING, UNDERWAY = ("requested", "received"), ("accepted", "in-progress", "on-hold")
+
+
+def overdue(referrals: list[Referral], now: datetime) -> list[Finding]:
+    """Rule 6: each referral past its due date, not accepted or not completed."""
+    out = []
+    for item in referrals:
+        if item.due is None or item.due > now or item.status not in AWAITING + UNDERWAY:
+            continue
+        what = "aceptada" if item.status in AWAITING else "completada"
+        out.append(Finding("derivacion-vencida", tuple(r for r in (item.request, item.ref) if r),
+                           f"La derivación no fue {what} antes de su plazo ({_day(item.due)}).",
+                           about=item.ref))
+    return out
+
+
+def next_due(referrals: list[Referral], now: datetime) -> datetime | None:
+    """The next instant a referral of hers falls due (for the timer), if any."""
+    return min((r.due for r in referrals if r.due is not None and r.due > now
+                and r.status in AWAITING + UNDERWAY), default=None)
 
 
 def _day(at: datetime) -> str:
