@@ -2,15 +2,16 @@
 """Core benchmark (issue 2): transaction ingest and read by id on a served Amparo.
 
 Starts ``amparo serve`` (Granian, production workers) on a fresh store (``--store``:
-SQLite by default), then drives it with the project's standard FHIR workload client
-(``bench/fhir_workload.py``, a verbatim copy of ../shared/bench/fhir_workload.py) with 4
-concurrent clients:
+SQLite by default) for each of two phases, each with 4 concurrent clients:
 
-1. ingest of synthetic survivor journeys written by ``amparo synth`` (``--bundles-dir``:
-   conditional creates, several contacts per survivor, references across bundles);
-2. read by id of what was ingested;
-3. the workload's own generated mode (its 7-resource journey bundles), ingest, read and
-   update, for comparison with other servers measured with the same client.
+1. synthetic journeys: the survivor journeys ``amparo synth`` writes (conditional
+   creates, several contacts per survivor, referrals answered by other institutions,
+   references across bundles), ingested by ``bench/journeys.py``, each bundle as the
+   institution that sent it, then read by id;
+2. generated workload: the project's standard FHIR workload client
+   (``bench/fhir_workload.py``, a verbatim copy of ../shared/bench/fhir_workload.py) in
+   its own generated mode (its 7-resource journey bundles): ingest, read and update, for
+   comparison with other servers measured with the same client.
 
 Prints each workload's JSON line and a summary. The client shares the machine's two
 cores with the server (its CPU seconds are in each line). Targets: ingest >= 2,000
@@ -29,14 +30,32 @@ run), ``mongomock`` (the MongoDB adapter on mongomock: in memory and pure Python
 representative of MongoDB), or the URL of an empty database on a MongoDB replica set
 (each run writes to a fresh database beside it and drops it at the end).
 
-Authentication: each run registers a benchmark client in the store (``amparo client
-create``) and the workload client gets its bearer tokens from the server's token endpoint
-through ``--token-cmd`` (``python bench/core.py --print-token BASE``, with the client's
-credentials in its environment, never on a command line), re-run when a token expires.
+Authentication, synthetic journeys: Amparo decides by the token's institution (who
+authored a resource, who may see or change it, which side of a referral may move its
+Task), so the journeys are sent as the institutions would send them. Before serving,
+the store gets the institutions (``amparo init``, which also loads the conformance
+resources, as in a deployment; the synth institutions bundle is therefore not replayed)
+and one client per institution that sends a bundle (``journeys_clients``, asking for
+tokens for coordination of care, ``PURPOSE``). ``bench/journeys.py`` gets their
+credentials in its environment (``AMPARO_BENCH_CLIENTS``, never on a command line) and
+sends each bundle with a token of its institution (the contact's
+``Encounter.serviceProvider``, or the owner of the referral Task an answer updates),
+contact number by contact number; each read uses a token of the institution that wrote
+the resource. Its ingest line adds ``failed_by_status`` and ``failed_by_entry`` (the
+write the server refused); on a fresh store every bundle is accepted (synth moves each
+referral Task one legal step at a time, by the side the referral workflow allows).
+
+Authentication, generated workload: one benchmark client (org ``amparo-bench``,
+``amparo client create``); the workload client gets its bearer tokens from the server's
+token endpoint through ``--token-cmd`` (``python bench/core.py --print-token BASE``, with
+the client's credentials in its environment, never on a command line), re-run when a
+token expires.
+
 With ``--store mongomock`` the served data live only in the serving process, so no client
 can be registered from outside it: that mode cannot authenticate and is refused.
 
-Usage: python bench/core.py [--cases 400] [--duration 20] [--workers N] [--threads N]
+Usage: python bench/core.py [--cases 400] [--bundles 1500] [--duration 20] [--workers N]
+       [--threads N] [--concurrency 4]
        [--store sqlite|mongomock|mongodb://host/db?replicaSet=rs0]
        [--profiles strict|claimed|off]
 """
@@ -57,10 +76,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stores import STORE_HELP, Stores  # bench/ is the script's directory, first on sys.path
+from journeys import CLIENTS_ENV, access_token, writers  # bench/ is first on sys.path
+from stores import STORE_HELP, Stores
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "fhir_workload.py"
+#: The purpose of use the institutions' clients ask for tokens with: coordination of care,
+#: the purpose each synthetic survivor's Consent permits sharing her record for
+#: (``server/synth/resources.py``), so that an institution finds what the earlier ones
+#: wrote about her (under TREAT, the default, it creates her again instead).
+PURPOSE = "COC"
 
 
 def free_port() -> int:
@@ -141,18 +166,8 @@ def token_cmd(base: str) -> str:
 
 def print_token(base: str) -> None:
     """Print an access token of the benchmark client (client_secret_basic)."""
-    import base64
-    import urllib.parse
-
-    pair = f"{os.environ['AMPARO_BENCH_CLIENT_ID']}:{os.environ['AMPARO_BENCH_CLIENT_SECRET']}"
-    request = urllib.request.Request(
-        f"{base}/auth/token", method="POST",
-        data=urllib.parse.urlencode({"grant_type": "client_credentials",
-                                     "scope": "system/*.cruds"}).encode(),
-        headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
-                 "Content-Type": "application/x-www-form-urlencoded"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        print(json.loads(answer.read())["access_token"])
+    print(access_token(base, os.environ["AMPARO_BENCH_CLIENT_ID"],
+                       os.environ["AMPARO_BENCH_CLIENT_SECRET"]))
 
 
 def workload(base: str, *args: str, credentials: dict[str, str] | None = None) -> list[dict]:
@@ -162,6 +177,45 @@ def workload(base: str, *args: str, credentials: dict[str, str] | None = None) -
     out = subprocess.run([sys.executable, str(WORKLOAD), "--base", base, *auth, *args],
                          capture_output=True, text=True, check=False,
                          env={**os.environ, **(credentials or {})})
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def journeys_clients(store: str, bundles_dir: Path) -> dict[str, dict[str, str]]:
+    """Load the institutions into ``store`` as a deployment does (``amparo init``), then
+    register a client (``system/*.cruds``) for each institution that sends bundles of
+    ``bundles_dir``; their credentials by institution, for ``replay_journeys``.
+
+    Registered in this process with the function ``amparo client create`` calls: one
+    command per institution (a hundred or more) would spend a second each starting up."""
+    from server.auth.clients import register  # the venv's Amparo, as ``amparo()`` is
+    from server.store import open_store
+
+    subprocess.run([amparo(), "init"], capture_output=True, check=True,
+                   env={**os.environ, "AMPARO_STORE": store})
+    opened = open_store(store)
+    try:
+        clients = {}
+        for institution in writers(str(bundles_dir)):
+            made = register(opened, institution, f"benchmark {institution}",
+                            ["system/*.cruds"], [PURPOSE]).credentials()
+            clients[institution] = {"client_id": made["client_id"],
+                                    "client_secret": made["client_secret"]}
+        return clients
+    finally:
+        opened.close()
+
+
+def replay_journeys(base: str, bundles_dir: Path, clients: dict[str, dict[str, str]],
+                    *args: str) -> list[dict]:
+    """The result lines of ``journeys.py`` (ingest, read) replaying ``bundles_dir``, each
+    bundle as its institution; ``clients`` (from ``journeys_clients``) reach it in its
+    environment."""
+    out = subprocess.run([sys.executable, str(HERE / "journeys.py"), "--base", base,
+                          "--bundles-dir", str(bundles_dir), "--only", "ingest,read", *args],
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, CLIENTS_ENV: json.dumps(clients)})
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -212,27 +266,32 @@ def main() -> None:
                          "process's memory, so no client can be registered to get a token")
         subprocess.run([amparo(), "synth", "--cases", str(args.cases), "--seed", "1",
                         "--out", str(work / "synth")], check=True, capture_output=True)
+        synth = work / "synth" / "bundles"
         # the generated workload's resources are generic FHIR (example.org codes), which
         # the guide's required bindings refuse: it runs as peer servers run it, checking
         # only claimed profiles (base R4B structure is always validated)
-        for label, profiles, mode_args in (
-            ("synthetic journeys", "strict", ["--bundles-dir", str(work / "synth" / "bundles"),
-                                              "--bundles", "0", "--only", "ingest,read"]),
-            ("generated workload", "claimed", ["--bundles", str(args.bundles),
-                                               "--only", "ingest,read,update"]),
-        ):
+        for label, profiles in (("synthetic journeys", "strict"),
+                                ("generated workload", "claimed")):
             profiles = args.profiles or profiles
             port = free_port()
+            base = f"http://127.0.0.1:{port}/fhir"
             store = stores.fresh(label.split()[0])
+            common = ["--concurrency", str(args.concurrency), "--duration-s",
+                      str(args.duration), "--seed", "1", "--label", label]
+            synthetic = label == "synthetic journeys"
             try:
+                # the institutions and their clients are in the store before it is served
+                clients = journeys_clients(store, synth) if synthetic else {}
                 proc = start_server(store, port, args.workers, args.threads,
                                     work / f"{label.split()[0]}.log", profiles)
                 try:
-                    credentials = bench_client(store)
-                    for line in workload(f"http://127.0.0.1:{port}/fhir", "--concurrency",
-                                         str(args.concurrency), "--duration-s",
-                                         str(args.duration), "--seed", "1", "--label", label,
-                                         *mode_args, credentials=credentials):
+                    if synthetic:
+                        lines = replay_journeys(base, synth, clients, *common)
+                    else:
+                        lines = workload(base, *common, "--bundles", str(args.bundles),
+                                         "--only", "ingest,read,update",
+                                         credentials=bench_client(store))
+                    for line in lines:
                         line["server_cpu_s_total"] = round(server_cpu(proc), 2)
                         line["store"] = stores.kind
                         line["profiles"] = profiles
@@ -250,7 +309,8 @@ def main() -> None:
                 else f"{r['ops_s']:.0f} requests/s")
         print(f"{r['label']:20s} {r['profiles']:7s} {r['workload']:7s} {rate:>20s}  "
               f"p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
-              f"errors {r['errors']}")
+              f"errors {r['errors']}"
+              + (f" {r['failed_by_status']}" if r.get("failed_by_status") else ""))
 
 
 if __name__ == "__main__":

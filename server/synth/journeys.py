@@ -5,7 +5,10 @@ aggressor again (POST with ``ifNoneExist``, so the first contact creates them an
 find them), then what this contact adds. A later bundle points at a resource of an earlier
 bundle only by a conditional reference (``ServiceRequest?identifier=...``) or, for
 institutions, by ``Organization/<id>``. The one kind of update is a referral Task whose
-receiving institution records her arrival, a refusal or a no-show (conditional PUT).
+receiving institution moves it one status on (conditional PUT): her contact's bundle when
+she arrives, else a bundle with that one entry (an acceptance, a refusal, a no-show, a
+closing), so that every change is a legal step of the referral workflow made by the
+Task's owner.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from faker import Faker
 
 from .ids import ident, post, put_conditional
 from .institutions import catalogue, institutions_bundle
-from .plan import Case, Response, Step
+from .plan import Case, Change, Step
 from .planner import plan_case
 from .records import Records
 from .terms import terms
@@ -57,14 +60,9 @@ def _step_bundle(case: Case, b: Records, step: Step) -> list[dict[str, Any]]:
         extra.append(
             post(b.task(referral, "enviada", step.end, True, b.patient_urn), b.task_id(referral))
         )
-    for referral in step.arrivals:
-        assert referral.outcome
-        extra.append(
-            put_conditional(
-                b.task(referral, referral.outcome, step.at, False, b.patient_urn),
-                b.task_id(referral),
-            )
-        )
+    for change in step.arrivals:  # one change of each Task: a transaction changes it once
+        task = b.task_change(change, b.patient_urn)
+        extra.append(put_conditional(task, b.task_id(change.referral)))
     if step.consent:
         police = next((s.org for s in case.steps if s.org.kind in ("carabineros", "pdi")), None)
         extra.append(post(b.consent(step, police), b.consent_id(step)))
@@ -72,13 +70,10 @@ def _step_bundle(case: Case, b: Records, step: Step) -> list[dict[str, Any]]:
     return entries + extra
 
 
-def _response_bundle(b: Records, response: Response) -> list[dict[str, Any]]:
-    """Return the one entry of an answer without a contact: the referral Task's new status."""
-    referral = response.referral
-    assert referral.outcome
-    return [
-        put_conditional(b.task(referral, referral.outcome, response.at, False), b.task_id(referral))
-    ]
+def _response_bundle(b: Records, change: Change) -> list[dict[str, Any]]:
+    """Return the one entry of a change without a contact: the referral Task's next status
+    (its owner sends it alone, so the bundle's writer is plain)."""
+    return [put_conditional(b.task_change(change), b.task_id(change.referral))]
 
 
 def case_bundles(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -89,8 +89,10 @@ DURATION_MIN = {"llamada-1455": (8, 45), "denuncia": (40, 150), "atencion-urgenc
 # Contacts that only happen in office hours.
 OFFICE = {"atencion-aps", "ingreso-cdm", "seguimiento-cdm", "declaracion-fiscalia",
           "audiencia-familia", "audiencia-garantia", "atencion-municipal", "peritaje-sml"}
-# Business status (estado-derivacion) of a referral when the woman arrives; only these
-# contact kinds are reached by referral (she calls the 1455 line or the police herself).
+# Where a referral that brings her to a contact of this kind ends (estado-derivacion);
+# only these contact kinds are reached by referral (she calls the 1455 line or the police
+# herself). Her contact's bundle starts the service (en-atencion) when the answer goes
+# through it, else it records the answer itself (see STEPS).
 ARRIVAL = {"atencion-urgencia": "completada", "atencion-aps": "completada",
            "ingreso-cdm": "en-atencion", "declaracion-fiscalia": "aceptada",
            "audiencia-familia": "completada", "audiencia-garantia": "completada",
@@ -111,4 +113,26 @@ TO_WORK = ("autonomia-economica", "municipalidad",
            {"enviada": 0.4, "en-atencion": 0.3, "no-se-presenta": 0.3}, (10, 60))
 TO_CHILDREN = ("apoyo-hijos-hijas", "aps",
                {"enviada": 0.4, "en-atencion": 0.4, "no-se-presenta": 0.2}, (10, 60))
+# The receiving institution's changes of a referral Task from "enviada" to each answer,
+# one status change per Task version, as the server's referral workflow allows them
+# (server/referrals/transitions.json): accepted before the service starts, in progress
+# before it is completed; a no-show after an acceptance (the appointment she missed); a
+# refusal or her desistance straight from the request.
+STEPS = {
+    "recibida": ("recibida",),
+    "aceptada": ("aceptada",),
+    "en-atencion": ("aceptada", "en-atencion"),
+    "completada": ("aceptada", "en-atencion", "completada"),
+    "no-se-presenta": ("aceptada", "no-se-presenta"),
+    "sin-cupo": ("sin-cupo",),
+    "desiste": ("desiste",),
+}
+# Why a referral ends without service (Task.statusReason; a refusal requires one).
+REASONS = {
+    "sin-cupo": "No hay cupo disponible en la casa de acogida en este momento.",
+    "no-se-presenta": "No se presenta a la hora agendada y no fue posible contactarla.",
+    "desiste": "La mujer decide no ingresar a la casa de acogida.",
+}
+ACCEPT_DAYS = (1, 5)  # days from sending to accepting a referral answered without a contact
+CLOSE_MIN = (5, 90)  # minutes from the end of her contact to the referral's completion
 # fmt: on

@@ -13,7 +13,7 @@ from datetime import datetime
 from .institutions import Institution
 from .people import Aggressor, Survivor
 
-__all__ = ["Case", "Event", "Referral", "Response", "Step"]
+__all__ = ["Case", "Change", "Event", "Referral", "Step"]
 
 
 @dataclass(eq=False)
@@ -50,13 +50,19 @@ class Step:
     consent: bool = False
     referral_in: Referral | None = None
     referrals_out: list[Referral] = field(default_factory=list)
-    arrivals: list[Referral] = field(default_factory=list)
+    arrivals: list[Change] = field(default_factory=list)  # the Task changes this bundle makes
     number: int = 0
 
 
 @dataclass(eq=False)
 class Referral:
-    """A referral (ServiceRequest) and its tracking Task, from one institution to another."""
+    """A referral (ServiceRequest) and its tracking Task, from one institution to another.
+
+    ``outcome`` is where the receiving side takes it and ``arrival`` the contact she
+    reaches through it; ``changes`` are the Task versions that get it there, one status
+    change each, because the server's referral workflow allows no jumps
+    (``server/referrals/transitions.json``); those after the data's end are left out.
+    """
 
     number: int
     service: str
@@ -64,14 +70,24 @@ class Referral:
     target: Institution
     outcome: str | None = None  # estado-derivacion after the receiving side acts
     outcome_at: datetime | None = None
+    arrival: Step | None = None
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass(eq=False)
-class Response:
-    """The receiving institution updates a referral without a contact (no cupo, no-show)."""
+class Change:
+    """One new version of a referral's Task, written by the receiving institution.
+
+    ``contact`` is the contact whose bundle carries it (her arrival); without one it is a
+    bundle of its own (an acceptance, a refusal, a no-show, a closing), which is also
+    why a contact carries at most one change of a Task: a transaction may not change
+    one resource twice.
+    """
 
     referral: Referral
+    code: str  # estado-derivacion
     at: datetime
+    contact: Step | None = None
     number: int = 0
 
 
@@ -87,11 +103,12 @@ class Case:
     lead: Institution
     events: list[Event]
     steps: list[Step]
-    responses: list[Response]
+    responses: list[Change]  # the Task changes without a contact
 
-    def emissions(self) -> list[Step | Response]:
-        """Return steps and responses in time order: one bundle each."""
-        items: list[Step | Response] = [*self.steps, *self.responses]
+    def emissions(self) -> list[Step | Change]:
+        """Return steps and responses in time order: one bundle each (a step first when
+        both have the same time)."""
+        items: list[Step | Change] = [*self.steps, *self.responses]
         return [item for _, _, item in sorted((x.at, i, x) for i, x in enumerate(items))]
 
 

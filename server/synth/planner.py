@@ -30,7 +30,7 @@ from .pathways import (
     SEVERITY,
     WEAPONS,
 )
-from .plan import Case, Event, Response, Step, weighted
+from .plan import Case, Change, Event, Step, weighted
 from .referrals import Referrals
 from .terms import Terms
 
@@ -123,16 +123,13 @@ class _Planner:
         if self.man.relation == "companero-trabajo":  # violence at work has its own pattern
             self.group = "companero-trabajo"
 
-    def _responses(self, steps: list[Step]) -> list[Response]:
-        """Answers to referrals that no contact of hers answers, within the window."""
+    def _responses(self, steps: list[Step]) -> list[Change]:
+        """The referrals' Task changes that no contact of hers carries, within the window:
+        a change after it has not happened yet when the data ends."""
         responses = []
         for referral in (r for s in steps for r in s.referrals_out):
-            if referral.outcome_at is None or any(referral in s.arrivals for s in steps):
-                continue
-            if referral.outcome_at > clock.END:  # not answered yet when the data ends
-                referral.outcome = referral.outcome_at = None
-            else:
-                responses.append(Response(referral, referral.outcome_at))
+            referral.changes = [c for c in referral.changes if c.at <= clock.END]
+            responses += [c for c in referral.changes if c.contact is None]
         return responses
 
     # -- incidents and contacts -------------------------------------------------------

@@ -16,7 +16,7 @@ Shapes chosen (the survivor's side is in ``resources``):
   ``step.score`` "yes" answers): the platform scores them into the assessment.
 - Referral = ServiceRequest (requester -> performer) + Task (owner = receiving institution,
   ``focus`` = the ServiceRequest, ``businessStatus`` from ``estado-derivacion``, ``status``
-  from its ``estadoTarea`` property).
+  from its ``estadoTarea`` property, ``statusReason`` text when it ends without service).
 - Statement = DocumentReference with the account as base64 text/plain in
   ``content.attachment.data``, labelled restricted (v3-Confidentiality R).
 """
@@ -29,7 +29,8 @@ from typing import Any
 from profiles import instruments
 
 from .ids import conditional, ident
-from .plan import Referral, Step
+from .pathways import REASONS
+from .plan import Change, Referral, Step
 from .resources import Builder, Resource, ref
 from .statements import account
 from .terms import HL7
@@ -38,6 +39,7 @@ __all__ = ["Records"]
 
 EPISODE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
 LEVEL_EXTENSION = "https://fhir.amparo.cl/StructureDefinition/ext-nivel-instrumento"
+FINAL = {"completed", "rejected", "failed", "cancelled"}  # Task statuses that end a referral
 
 
 def _option(item: Resource, code: str) -> Resource:
@@ -221,7 +223,8 @@ class Records(Builder):
     def task(
         self, referral: Referral, status: str, at: Any, local: bool, patient: str | None = None
     ) -> Resource:
-        """Return the referral's Task in ``status``; ``local``: created in this bundle."""
+        """Return the referral's Task in ``status`` (estado-derivacion) as of ``at``;
+        ``local``: created in this bundle."""
         source = referral.source
         if local:
             focus = self.urn_of("ServiceRequest", self.referral_id(referral))
@@ -245,6 +248,18 @@ class Records(Builder):
             "requester": source.org.reference,
             "owner": referral.target.reference,
         }
-        if task["status"] in ("in-progress", "completed"):
-            task["executionPeriod"] = {"start": self.stamp(at, referral.target)}
+        if status in REASONS:
+            task["statusReason"] = {"text": REASONS[status]}
+        started = next((c.at for c in referral.changes if c.code == "en-atencion"), None)
+        period: dict[str, str] = {}
+        if started is not None and started <= at:
+            period["start"] = self.stamp(started, referral.target)
+        if task["status"] in FINAL:
+            period["end"] = self.stamp(at, referral.target)
+        if period:
+            task["executionPeriod"] = period
         return task
+
+    def task_change(self, change: Change, patient: str | None = None) -> Resource:
+        """Return the Task version the receiving institution writes for ``change``."""
+        return self.task(change.referral, change.code, change.at, False, patient)

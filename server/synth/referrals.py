@@ -5,17 +5,35 @@ ServiceRequest + Task from the referring contact, and updates the Task when she 
 Other referrals are answered by the receiving institution without a contact (no place in
 the shelter, she did not come) or never answered at all: the lost referrals the platform
 exists to notice.
+
+The receiving institution moves a Task one status at a time, as the server's referral
+workflow requires (``pathways.STEPS``): it accepts the referral before she comes, her
+contact starts the service and it is completed after the contact; an answer without a
+contact that goes through an acceptance (a no-show, a service begun) is preceded by one.
+Each change is its own Task version, in its own bundle unless her contact carries it.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import clock
 from .institutions import Catalogue, Hub, Institution
-from .pathways import ARRIVAL, REFERRERS, TO_CDM, TO_CHILDREN, TO_FISCALIA, TO_SHELTER, TO_WORK
-from .plan import Referral, Step, weighted
+from .pathways import (
+    ACCEPT_DAYS,
+    ARRIVAL,
+    CLOSE_MIN,
+    OFFICE,
+    REFERRERS,
+    STEPS,
+    TO_CDM,
+    TO_CHILDREN,
+    TO_FISCALIA,
+    TO_SHELTER,
+    TO_WORK,
+)
+from .plan import Change, Referral, Step, weighted
 from .terms import Terms
 
 __all__ = ["Referrals"]
@@ -40,8 +58,10 @@ class Referrals:
         """Link each reachable contact to a referral from an earlier one, then add the rest."""
         for j, step in enumerate(steps):
             services = self.t.property_codes("tipo-contacto", step.kind, "servicio")
-            earlier = [s for s in steps[:j] if s.org.id != step.org.id]
-            known = len(earlier) < j  # she is already in this institution's care
+            others = [s for s in steps[:j] if s.org.id != step.org.id]
+            known = len(others) < j  # she is already in this institution's care
+            # a referrer is done before she arrives, with room for the answer in between
+            earlier = [s for s in others if s.end + timedelta(minutes=2) <= step.at]
             if step.kind not in ARRIVAL or step.reports or not services or not earlier or known:
                 continue
             if self.rng.random() >= 0.9:  # she went on her own (demanda espontánea)
@@ -49,11 +69,14 @@ class Referrals:
             preferred = [s for s in earlier if s.kind in REFERRERS.get(step.kind, ())]
             referral = self._new((preferred or earlier)[-1], services[0], step.org)
             referral.outcome, referral.outcome_at = ARRIVAL[step.kind], step.at
+            referral.arrival = step
             step.referral_in = referral
-            step.arrivals.append(referral)
         kinds = {s.kind for s in steps}
         for step in steps:
             self._unanswered(step, kinds)
+        for step in steps:  # drawn last, so that the referrals drawn above stay the same
+            for referral in step.referrals_out:
+                referral.changes = self._changes(referral)
 
     def _send(
         self,
@@ -92,3 +115,55 @@ class Referrals:
             self._send(step, TO_WORK)
         if self.children and rng.random() < 0.3:
             self._send(step, TO_CHILDREN, rng.choice(["aps", "municipalidad"]))
+
+    def _changes(self, referral: Referral) -> list[Change]:
+        """Return the Task versions that take ``referral`` from "enviada" to its outcome."""
+        if referral.outcome is None or referral.outcome_at is None:  # lost: nobody answers
+            return []
+        codes = STEPS[referral.outcome]
+        if referral.arrival is None:
+            return self._answered(referral, codes, referral.outcome_at)
+        return self._arrived(referral, referral.arrival, codes)
+
+    def _answered(
+        self, referral: Referral, codes: tuple[str, ...], answer: datetime
+    ) -> list[Change]:
+        """An answer without a contact, after an acceptance some days after the referral
+        when it goes through one (she missed the appointment, the service began)."""
+        changes, at = [], referral.source.end
+        for code in codes[:-1]:
+            wanted = at + timedelta(days=self.rng.uniform(*ACCEPT_DAYS))
+            at = self._between(wanted, at, answer, office=True)
+            changes.append(Change(referral, code, at))
+        return [*changes, Change(referral, codes[-1], answer)]
+
+    def _arrived(self, referral: Referral, step: Step, codes: tuple[str, ...]) -> list[Change]:
+        """Accepted before she comes, started by her contact (else answered by it),
+        completed after it: one Task change each, her contact's bundle carrying one."""
+        carried = codes.index("en-atencion") if "en-atencion" in codes else len(codes) - 1
+        changes, at = [], referral.source.end
+        for code in codes[:carried]:
+            wanted = at + (step.at - at) * self.rng.uniform(0.05, 0.5)
+            at = self._between(wanted, at, step.at, office=step.kind in OFFICE)
+            changes.append(Change(referral, code, at))
+        arrival = Change(referral, codes[carried], step.at, contact=step)
+        step.arrivals.append(arrival)
+        changes.append(arrival)
+        at = step.end
+        for code in codes[carried + 1 :]:
+            at = at + timedelta(minutes=self.rng.randint(*CLOSE_MIN))
+            changes.append(Change(referral, code, at))
+        return changes
+
+    def _between(
+        self, wanted: datetime, after: datetime, before: datetime, office: bool
+    ) -> datetime:
+        """Return ``wanted`` to the minute (moved into office hours for an institution that
+        keeps them) when it falls strictly between ``after`` and ``before``, else the minute
+        halfway: the Task's versions must keep their order."""
+        if office:
+            wanted = clock.office_hours(wanted, self.rng)
+        wanted = wanted.replace(second=0, microsecond=0)
+        if after < wanted < before:
+            return wanted
+        return (after + (before - after) / 2).replace(second=0, microsecond=0)

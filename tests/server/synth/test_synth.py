@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 import server.synth
 import terminology
+from server.referrals.config import load_transitions
 from server.synth import (
     institutions_bundle,
     journeys,
@@ -247,6 +248,8 @@ def test_the_journey_tables_name_only_codes_of_our_codesystems() -> None:
     check("tipo-arma", [w for weapons in tables.WEAPONS for w in weapons])
     check("instrumento-riesgo", tables.INSTRUMENTS)
     check("estado-derivacion", tables.ARRIVAL.values())
+    check("estado-derivacion", [*tables.STEPS, *tables.REASONS])
+    check("estado-derivacion", [c for codes in tables.STEPS.values() for c in codes])
     rules = [tables.TO_FISCALIA, tables.TO_CDM, tables.TO_SHELTER, tables.TO_WORK,
              tables.TO_CHILDREN]
     check("servicio-paquete-minimo", [r[0] for r in rules])
@@ -326,6 +329,83 @@ def test_referrals_are_tasks_owned_by_the_receiving_institution(three_seeds: lis
         assert task["owner"] == request["performer"][0]
         assert task["requester"] == request["requester"]
         assert task["businessStatus"]["coding"][0]["code"] == "enviada"
+
+
+def test_each_answer_is_reached_by_legal_steps_of_the_receiving_institution() -> None:
+    """Every outcome synth plans has its path of Task changes (pathways.STEPS), each a
+    transition the workflow allows the owner, ending in the outcome, with a reason where
+    the workflow needs one."""
+    machine, concepts = load_transitions(), terminology.concepts("estado-derivacion")
+
+    def status(code: str) -> str:
+        return next(p["valueCoding"]["code"] for p in concepts[code]["property"]
+                    if p["code"] == "estadoTarea")
+
+    rules = [tables.TO_FISCALIA, tables.TO_CDM, tables.TO_SHELTER, tables.TO_WORK,
+             tables.TO_CHILDREN]
+    outcomes = {*tables.ARRIVAL.values(), *(o for r in rules for o in r[2])} - {"enviada"}
+    assert outcomes <= set(tables.STEPS)
+    for outcome, codes in tables.STEPS.items():
+        assert codes[-1] == outcome
+        previous = machine.created
+        for code in codes:
+            new = machine.statuses[status(code)]
+            assert new.code in machine.statuses[previous].next, (outcome, previous, code)
+            assert "owner" in new.set_by and code in new.business, (outcome, code)
+            assert not new.needs_reason or code in tables.REASONS, code
+            previous = new.code
+
+
+def _sender(bundle: dict[str, Any]) -> str:
+    """The institution that sends a journey bundle (as ``bench/journeys.py`` replays it):
+    its contact's provider, else the owner of the one Task it updates."""
+    resources = [e["resource"] for e in bundle["entry"]]
+    contact = next((r for r in resources if r["resourceType"] == "Encounter"), None)
+    if contact:
+        return contact["serviceProvider"]["reference"]
+    assert [r["resourceType"] for r in resources] == ["Task"]
+    return resources[0]["owner"]["reference"]
+
+
+def test_every_task_change_is_a_legal_step_made_by_its_side(tmp_path: Path) -> None:
+    """Loaded in file order, each institution with its own token, the server's referral
+    workflow accepts every Task version: created requested by the requester, then one
+    legal transition per bundle by the side that sets it, with a fitting business status
+    and a reason where one is needed (server/referrals/transitions.json)."""
+    machine = load_transitions()
+    write(80, 1, tmp_path)
+    status: dict[str, str] = {}
+    paths: Counter[tuple[str, ...]] = Counter()
+    history: dict[str, list[str]] = {}
+    for file in sorted((tmp_path / "bundles").glob("[0-9]*-*.json"))[1:]:
+        bundle = orjson.loads(file.read_bytes())
+        sender = _sender(bundle)
+        tasks = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
+        changed = [e["request"]["url"] for e in tasks if e["request"]["method"] == "PUT"]
+        assert len(changed) == len(set(changed)), file.name  # one change of a Task per bundle
+        for entry in tasks:
+            task, request = entry["resource"], entry["request"]
+            key = task["identifier"][0]["value"]
+            code = task["businessStatus"]["coding"][0]["code"]
+            new = machine.statuses[task["status"]]
+            assert code in new.business, (file.name, task["status"], code)
+            if request["method"] == "POST":
+                assert key not in status and task["status"] == machine.created
+                assert sender == task["requester"]["reference"], file.name
+                history[key] = [code]
+            else:
+                old = status[key]
+                assert task["status"] in machine.statuses[old].next, (file.name, old, task)
+                side = "owner" if sender == task["owner"]["reference"] else "requester"
+                assert sender == task[side]["reference"] and side in new.set_by, file.name
+                assert not new.needs_reason or task["statusReason"]["text"], file.name
+                history[key].append(code)
+            status[key] = task["status"]
+    paths.update(tuple(codes) for codes in history.values())
+    assert paths[("enviada", "aceptada", "en-atencion", "completada")] > 0
+    assert paths[("enviada", "aceptada", "no-se-presenta")] > 0
+    assert paths[("enviada", "sin-cupo")] + paths[("enviada", "desiste")] > 0
+    assert paths[("enviada",)] > 0  # lost referrals stay lost
 
 
 def test_statements_carry_a_spanish_account_as_base64_text(three_seeds: list) -> None:
