@@ -83,12 +83,19 @@ class EarlyWarning:
         self.repo = repo
         self.rules = rules or load_rules()
         self.now = now
+        #: the unit of work of the batch being handled, and the survivors it reconciled
+        self._batch: tuple[UnitOfWork | None, set[str]] = (None, set())
 
     def __call__(self, uow: UnitOfWork, event: OutboxEvent) -> None:
         if event.type not in TRIGGERS:
             return
         patient = _survivor(uow, event)
-        if patient is not None:
+        if patient is None:
+            return
+        if self._batch[0] is not uow:
+            self._batch = (uow, set())
+        if patient not in self._batch[1]:  # the batch's events are all committed: her
+            self._batch[1].add(patient)    # record as read now already holds them all
             self.on_timer(uow, patient)
 
     def on_timer(self, uow: UnitOfWork, patient: str) -> None:

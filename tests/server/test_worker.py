@@ -80,6 +80,15 @@ def test_a_round_handles_events_in_order_and_acknowledges_them_with_their_effect
         [True, True, True, False]
 
 
+def test_a_batch_is_one_unit_of_work(store):
+    """One commit for the batch, not one per event (a 7-resource bundle is 7 events)."""
+    write_patients(store, 5)
+    units = []
+    assert OutboxWorker(store, "audit", lambda uow, event: units.append(uow)).run_once() == 5
+    assert len(units) == 5 and len({id(u) for u in units}) == 1
+    assert store.outbox_position("audit") == 5
+
+
 def test_a_failing_handler_stops_the_round_without_acknowledging_and_is_retried(store):
     write_patients(store, 3)
     failing = {2}
