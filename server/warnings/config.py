@@ -1,8 +1,9 @@
 """The early-warning rules file (``rules.json``), checked when it is loaded.
 
 It holds the rules' thresholds and windows, not their logic (``rules.py``): which risk
-levels and instrument scores are high risk, the rank of each level for escalation, and
-how many incidents in how many days make a recurrence. It is checked against
+levels and instrument scores are high risk, the rank of each level for escalation, how
+many incidents in how many days make a recurrence, and after how many days an
+assessment of each level is due to be made again. It is checked against
 ``rules.schema.json`` (jsonschema, every error reported) and against the terminology:
 every level must be a ``nivel-riesgo`` code, every instrument an ``instrumento-riesgo``
 code, and every level the instruments report must have a rank, so that no assessment is
@@ -40,6 +41,7 @@ class Rules:
     recurrence_count: int  # incidents (episodes) that make a recurrence
     recurrence_window: timedelta
     same_event: timedelta  # incidents closer than this are one episode
+    reassess_after: dict[str, timedelta]  # nivel-riesgo code -> age of a due reassessment
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
@@ -62,7 +64,9 @@ def load_rules(path: str | Path | None = None) -> Rules:
     high, rank, repeat = doc["riesgoAlto"], doc["escalamiento"]["rango"], doc["reincidencia"]
     return Rules(frozenset(high["niveles"]), dict(high.get("umbralPuntaje", {})), dict(rank),
                  repeat["incidentes"], timedelta(days=repeat["ventanaDias"]),
-                 timedelta(hours=repeat["mismoHechoHoras"]))
+                 timedelta(hours=repeat["mismoHechoHoras"]),
+                 {level: timedelta(days=days)
+                  for level, days in doc["reevaluacion"]["diasPorNivel"].items()})
 
 
 def _against_terminology(doc: dict[str, Any]) -> list[str]:
@@ -77,4 +81,6 @@ def _against_terminology(doc: dict[str, Any]) -> list[str]:
                  for code in ranked if code not in levels]
     problems += [f"escalamiento/rango: nivel-riesgo {code} has no rank"
                  for code in levels if code not in ranked]
+    problems += [f"reevaluacion/diasPorNivel: {code} is not a nivel-riesgo code"
+                 for code in doc["reevaluacion"]["diasPorNivel"] if code not in levels]
     return problems

@@ -20,9 +20,9 @@ alert commits with the acknowledgement of the event that raised it, exactly once
   referral accepted).
 
 A time-based rule changes its mind with no change to her records (a referral falls
-due), so each reconciliation also sets her timer (``server/timers.py``,
-``early-warning:Patient/<id>``) to the next such instant, and ``on_timer`` reconciles her
-again then.
+due, her latest assessment grows old), so each reconciliation also sets her timer
+(``server/timers.py``, ``early-warning:Patient/<id>``) to the next such instant, and
+``on_timer`` reconciles her again then.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from server.warnings.rules import (
     incident,
     next_due,
     overdue,
+    reassessment_due,
     referral,
 )
 
@@ -64,7 +65,8 @@ EVIDENCE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/AlertEvidence"
 ALERT_IDS = "https://fhir.amparo.cl/sid/alerta"
 DEVICE = "Device/alerta-temprana"
 #: the kinds of alert these rules raise and clear (others are left alone)
-KINDS = ("riesgo-alto", "escalamiento", "reincidencia", "derivacion-vencida")
+KINDS = ("riesgo-alto", "escalamiento", "reincidencia", "derivacion-vencida",
+         "reevaluacion-pendiente")
 #: the records whose changes may change a survivor's alerts
 TRIGGERS = ("RiskAssessment", "Observation", "Task")
 #: her timer's kind (``server/timers.py``): ``early-warning:Patient/<id>``
@@ -118,14 +120,15 @@ def reconcile(repo: Repository, w: Write, patient: str, rules: Rules,
               now: datetime) -> None:
     """Make her alerts of ``KINDS`` agree with the rules' findings at ``now``, and set her
     timer to the next instant a time-based rule may change its mind."""
-    assessments = [a for a in (assessment(r) for r in _records(
-        w, "RiskAssessment", [("subject", patient)])) if a]
+    assessments = sorted((a for a in (assessment(r) for r in _records(
+        w, "RiskAssessment", [("subject", patient)])) if a), key=lambda a: (a.at, a.ref))
     incidents = [i for i in (incident(r) for r in _records(
         w, "Observation", [("subject", patient), ("code", f"{OBSERVATIONS}|{INCIDENT}")])) if i]
     referrals = [r for r in (referral(t) for t in _records(
         w, "Task", [("patient", patient)])) if r]
+    due = reassessment_due(rules, assessments, now)
     wanted = {(f.code, f.about): f for f in (*findings(rules, assessments, incidents),
-                                              *overdue(referrals, now))}
+                                              *overdue(referrals, now), *([due] if due else []))}
     active = {}
     for flag in _records(w, "Flag", [("subject", patient), ("status", "active"),
                                      ("identifier", f"{ALERT_IDS}|")]):
@@ -141,9 +144,9 @@ def reconcile(repo: Repository, w: Write, patient: str, rules: Rules,
             _update_evidence(repo, w, current[1], finding)
         else:
             _clear(repo, w, current[0])
-    due = next_due(referrals, now)
+    next_at = next_due(rules, assessments, referrals, now)
     timer = f"{TIMER}:{patient}"
-    at = clock.to_us(due) + 1 if due is not None else None
+    at = clock.to_us(next_at) + 1 if next_at is not None else None
     if w.uow.timer(timer) != at:
         w.uow.set_timer(timer, at)
 

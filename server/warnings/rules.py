@@ -16,8 +16,12 @@ does, so raising is idempotent and an alert clears itself when its condition doe
    the emergency-room visit of the same night).
 6. **derivacion-vencida**: a referral's task not accepted, or not completed, by its due
    date (``restriction.period.end``, which the referral workflow sets from the service
-   levels); one alert per referral (``Finding.about``). Time-based: ``engine.py`` sets a
-   timer at the next due date so that it is looked at then, with no change to trigger it.
+   levels); one alert per referral (``Finding.about``).
+8. **reevaluacion-pendiente**: her latest assessment is older than the days
+   ``rules.json`` gives its level (a vital risk is assessed again within 14 days).
+
+Rules 6 and 8 are time-based: ``engine.py`` sets her timer at the next instant one of
+them may change its mind (``next_due``), with no change to her records to trigger it.
 """
 
 from __future__ import annotations
@@ -201,10 +205,35 @@ def overdue(referrals: list[Referral], now: datetime) -> list[Finding]:
     return out
 
 
-def next_due(referrals: list[Referral], now: datetime) -> datetime | None:
-    """The next instant a referral of hers falls due (for the timer), if any."""
-    return min((r.due for r in referrals if r.due is not None and r.due > now
-                and r.status in AWAITING + UNDERWAY), default=None)
+def reassessment_due(rules: Rules, assessments: list[Assessment], now: datetime
+                     ) -> Finding | None:
+    """Rule 8, on her latest assessment (``assessments`` oldest first)."""
+    due = _reassess_at(rules, assessments)
+    if due is None or due > now:
+        return None
+    latest = assessments[-1]
+    return Finding("reevaluacion-pendiente", (latest.ref,),
+                   f"La evaluación de riesgo más reciente ({_day(latest.at)}, nivel "
+                   f"{latest.level}) tiene más de {rules.reassess_after[latest.level].days} "
+                   "días: corresponde reevaluar.")
+
+
+def _reassess_at(rules: Rules, assessments: list[Assessment]) -> datetime | None:
+    if not assessments or assessments[-1].level not in rules.reassess_after:
+        return None
+    return assessments[-1].at + rules.reassess_after[assessments[-1].level]
+
+
+def next_due(rules: Rules, assessments: list[Assessment], referrals: list[Referral],
+             now: datetime) -> datetime | None:
+    """The next instant a time-based rule may change its mind about her (for her
+    timer): a referral of hers falls due, or her latest assessment needs redoing."""
+    instants = [r.due for r in referrals if r.due is not None and r.due > now
+                and r.status in AWAITING + UNDERWAY]
+    reassess = _reassess_at(rules, assessments)
+    if reassess is not None and reassess > now:
+        instants.append(reassess)
+    return min(instants, default=None)
 
 
 def _day(at: datetime) -> str:

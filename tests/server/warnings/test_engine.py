@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
 
+from server import clock
 from server.access import ANONYMOUS
 from server.search.parse import parse_criteria
-from server.warnings.engine import EarlyWarning
+from server.warnings.engine import TIMER, EarlyWarning
 from server.worker import OutboxWorker
 from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
 
@@ -78,7 +79,7 @@ def test_high_risk_from_any_institution_is_raised_once_and_clears(live, drain):
     her = survivor(centre)
     first = centre.create(assessment(her, "medio", "2025-03-01"))
     drain()
-    assert alerts(live, her) == {}
+    assert not {"riesgo-alto", "escalamiento"} & alerts(live, her).keys()
     second = police.create(assessment(her, "vital-alto", "2025-04-01"))
     drain()
     drain()  # nothing new to handle: still one alert of each kind
@@ -154,3 +155,29 @@ def test_the_background_worker_raises_the_alert_by_itself(live):
         assert alerts(live, her)["riesgo-alto"][0]["status"] == "active"
     finally:
         worker.stop()
+
+
+def test_an_old_assessment_is_due_again_and_a_new_one_clears_it(live, drain):
+    """Rule 8: a vital risk assessed more than 14 days ago is due to be assessed again;
+    her timer is set for the day it falls due."""
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    her = survivor(centre)
+    today = datetime.now(UTC)
+    recent = (today - timedelta(days=3)).date().isoformat()
+    fresh = centre.create(assessment(her, "vital", recent))
+    drain()
+    assert "reevaluacion-pendiente" not in alerts(live, her)
+    with live.app.extensions["amparo"].store.unit_of_work() as uow:
+        due = datetime.fromisoformat(fresh["occurrenceDateTime"]) + timedelta(days=14)
+        assert uow.timer(f"{TIMER}:{her}") == clock.to_us(due) + 1
+    old = (today - timedelta(days=20)).date().isoformat()
+    her_too = survivor(centre)
+    stale = centre.create(assessment(her_too, "vital", old))
+    drain()
+    [alert] = alerts(live, her_too)["reevaluacion-pendiente"]
+    assert alert["status"] == "active" and alert["evidence"] == [f"RiskAssessment/{stale['id']}"]
+    assert "14 días" in alert["detail"]
+    centre.create(assessment(her_too, "alto", today.date().isoformat()))
+    drain()
+    [alert] = alerts(live, her_too)["reevaluacion-pendiente"]
+    assert alert["status"] == "inactive"

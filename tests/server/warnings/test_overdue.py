@@ -12,6 +12,7 @@ import pytest
 
 from server import clock
 from server.timers import HANDLERS, TimerWorker
+from server.warnings.config import load_rules
 from server.warnings.engine import TIMER, EarlyWarning
 from server.warnings.rules import Referral as Facts
 from server.warnings.rules import next_due, overdue
@@ -20,6 +21,7 @@ from tests.server.referrals.referrals import SHELTER, WOMENS_CENTRE, Referral
 from tests.server.warnings.test_engine import alerts
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
+RULES = load_rules()
 
 
 def facts(n: int, status: str, hours: float) -> Facts:
@@ -34,8 +36,8 @@ def test_a_referral_past_its_due_date_is_overdue_until_answered():
         ("Task/t1", ("ServiceRequest/s1", "Task/t1")),
         ("Task/t2", ("ServiceRequest/s2", "Task/t2"))]
     assert "no fue aceptada" in found[0].detail and "no fue completada" in found[1].detail
-    assert next_due([facts(1, "requested", 5), facts(2, "accepted", 2),
-                     facts(3, "completed", 1)], NOW) == NOW + timedelta(hours=2)
+    assert next_due(RULES, [], [facts(1, "requested", 5), facts(2, "accepted", 2),
+                                facts(3, "completed", 1)], NOW) == NOW + timedelta(hours=2)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from server.warnings.rules import (
     findings,
     high_risk,
     incident,
+    next_due,
+    reassessment_due,
     recurrence,
 )
 
@@ -119,6 +121,9 @@ def test_facts_are_read_from_resources():
     (lambda d: d["reincidencia"].update(incidentes=1), "incidentes"),
     (lambda d: d["riesgoAlto"]["umbralPuntaje"].update(otro=3), "otro is not an instrumento"),
     (lambda d: d.update(extra=True), "extra"),
+    (lambda d: d["reevaluacion"]["diasPorNivel"].update(extremo=3),
+     "extremo is not a nivel-riesgo"),
+    (lambda d: d.pop("reevaluacion"), "reevaluacion"),
 ])
 def test_a_bad_rules_file_is_refused_with_its_problem(tmp_path, change, problem):
     from importlib import resources
@@ -129,3 +134,20 @@ def test_a_bad_rules_file_is_refused_with_its_problem(tmp_path, change, problem)
     with pytest.raises(WarningConfigError) as raised:
         load_rules(path)
     assert problem in str(raised.value)
+
+
+@pytest.mark.parametrize(("level", "days", "due"), [
+    ("vital", 13, False), ("vital", 15, True), ("alto", 29, False), ("alto", 31, True),
+    ("medio", 91, True), ("bajo", 179, False)])
+def test_an_assessment_older_than_its_levels_interval_is_due_again(level, days, due):
+    now = DAY0 + timedelta(days=days)
+    finding = reassessment_due(RULES, [assessed(1, "bajo", -400), assessed(2, level)], now)
+    assert (finding is not None) == due
+    if due:
+        assert finding.evidence == ("RiskAssessment/e2",)
+
+
+def test_her_timer_is_the_next_instant_a_time_based_rule_may_change():
+    latest = [assessed(1, "vital")]
+    assert next_due(RULES, latest, [], DAY0) == DAY0 + timedelta(days=14)
+    assert next_due(RULES, latest, [], DAY0 + timedelta(days=15)) is None  # already due
