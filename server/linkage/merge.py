@@ -60,11 +60,10 @@ Path = tuple[str | int, ...]
 @dataclass(frozen=True)
 class Merged:
     """What a merge (or its undoing) did: the target (the source, for an undoing) as it
-    is now, the Provenance written, how many records were moved and how many the caller
-    sees but could not move."""
+    is now, how many records were moved and how many the caller sees but could not
+    move."""
 
     patient: dict
-    provenance: dict
     moved: int
     kept: int
 
@@ -93,13 +92,13 @@ def merge(repo: Repository, w: Write, source_id: str, target_id: str,
         {"other": {"reference": f"Patient/{target_id}"}, "type": "replaced-by"}]}
     moving, shown, kept = _records(repo, w, f"Patient/{source_id}")
     if preview:
-        return Merged(target_after, {}, shown, kept)
+        return Merged(target_after, shown, kept)
     changes = [_write(repo, w, source, source_after), _write(repo, w, target, target_after)]
     changes += [_write(repo, w, before, _renamed(before, source_id, target_id))
                 for before in moving]
     _settle_candidates(repo, w, source_id, target_id)
-    provenance = _provenance(repo, w, "merge", changes)
-    return Merged(orjson.loads(changes[1][1].body), provenance, shown, kept)
+    _provenance(repo, w, "merge", changes)
+    return Merged(orjson.loads(changes[1][1].body), shown, kept)
 
 
 def unmerge(repo: Repository, w: Write, source_id: str, target_id: str) -> Merged:
@@ -131,9 +130,9 @@ def unmerge(repo: Repository, w: Write, source_id: str, target_id: str) -> Merge
             undone = _named_again(now, before, source_id, target_id)
         if undone != now:
             changes.append(_write(repo, w, now, undone))
-    provenance = _provenance(repo, w, "unmerge", changes, record)
+    _provenance(repo, w, "unmerge", changes, record)
     restored = orjson.loads(w.uow.read("Patient", source_id).body)
-    return Merged(restored, provenance, max(len(changes) - 2, 0), 0)
+    return Merged(restored, max(len(changes) - 2, 0), 0)
 
 
 # -- the two Patients ---------------------------------------------------------------------
@@ -295,7 +294,7 @@ def _settle_candidates(repo: Repository, w: Write, source_id: str, target_id: st
 
 
 def _provenance(repo: Repository, w: Write, activity: str, changes: list[tuple[str, Any]],
-                merge_record: dict | None = None) -> dict:
+                merge_record: dict | None = None) -> None:
     entities = [{"role": "revision", "what": {"reference": replaced}}
                 for replaced, _ in changes]
     if merge_record is not None:
@@ -312,8 +311,7 @@ def _provenance(repo: Repository, w: Write, activity: str, changes: list[tuple[s
         "agent": [{"who": {"reference": agent}}],
         "entity": entities,
     }
-    outcome = repo.create(w, validate(resource, "Provenance", profiles=repo.profiles))
-    return orjson.loads(outcome.version.body)
+    repo.create(w, validate(resource, "Provenance", profiles=repo.profiles))
 
 
 def _merge_record(repo: Repository, w: Write, source_id: str, target_id: str) -> dict:

@@ -19,7 +19,6 @@ server refuses to start with it, as with consent's policy files (``consent/_poli
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
@@ -27,9 +26,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 import terminology
+from server.config_files import read_checked
 
 __all__ = ["ReferralConfigError", "ServiceLevel", "ServiceLevels", "Status", "Transitions",
            "load_service_levels", "load_transitions"]
@@ -133,15 +131,8 @@ def load_service_levels(path: str | Path | None = None) -> ServiceLevels:
 def _read(path: str | Path | Traversable, schema: str) -> tuple[str, dict[str, Any]]:
     """(the file's name, its JSON), once it meets ``schema``."""
     path = Path(path) if isinstance(path, str) else path
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReferralConfigError(str(path), [f"not readable as JSON: {e}"]) from e
-    validator = jsonschema.Draft202012Validator(json.loads(_shipped(schema).read_text(
-        encoding="utf-8")))
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.path))]
-    if problems:
+    doc, problems = read_checked(path, _shipped(schema))
+    if doc is None or problems:
         raise ReferralConfigError(str(path), problems)
     return str(path), doc
 

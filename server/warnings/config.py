@@ -13,16 +13,14 @@ not start, as with the referral workflow's files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 import terminology
+from server.config_files import read_checked
 
 __all__ = ["Rules", "WarningConfigError", "load_rules"]
 
@@ -48,18 +46,10 @@ def load_rules(path: str | Path | None = None) -> Rules:
     """The rules of ``path`` (the shipped ``rules.json`` by default), checked."""
     source = Path(path) if path is not None else resources.files(__package__) / "rules.json"
     name = str(path or "server/warnings/rules.json")
-    try:
-        doc = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WarningConfigError(name, [f"not readable as JSON: {e}"]) from e
-    schema = json.loads((resources.files(__package__) / "rules.schema.json").read_text(
-        encoding="utf-8"))
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                for e in sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc),
-                                key=lambda e: list(e.path))]
-    if not problems:
+    doc, problems = read_checked(source, resources.files(__package__) / "rules.schema.json")
+    if doc is not None and not problems:
         problems = _against_terminology(doc)
-    if problems:
+    if doc is None or problems:
         raise WarningConfigError(name, problems)
     high, rank, repeat = doc["riesgoAlto"], doc["escalamiento"]["rango"], doc["reincidencia"]
     return Rules(frozenset(high["niveles"]), dict(high.get("umbralPuntaje", {})), dict(rank),
