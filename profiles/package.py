@@ -15,6 +15,7 @@ Layout (a gzip tar; every entry under ``package/``, none outside it)::
                                             extensions they use
     package/SearchParameter-<id>.json       our search parameters
     package/OperationDefinition-<id>.json   our operations (those R4B does not define)
+    package/SubscriptionTopic-<id>.json     the events partners subscribe to
     package/CodeSystem-<id>.json, ValueSet-<id>.json, ConceptMap-<id>.json
     package/example/.index.json             the same index, for the examples
     package/example/<ResourceType>-<id>.json  the valid example of each profile
@@ -83,7 +84,8 @@ _INDEXED = ("url", "version", "kind", "type", "supplements", "content")
 #: npm's own fixed mtime for reproducible tarballs (1985-10-26T08:15:00Z, ``npm pack``).
 _MTIME = 499162500
 _CHARTER = {"StructureDefinition": "perfiles", "SearchParameter": "busqueda",
-            "OperationDefinition": "operaciones", "CodeSystem": "terminologia",
+            "OperationDefinition": "operaciones", "SubscriptionTopic": "suscripciones",
+            "CodeSystem": "terminologia",
             "ValueSet": "terminologia", "ConceptMap": "terminologia"}
 
 Resource = dict[str, Any]
@@ -155,7 +157,8 @@ def _conformance() -> list[Resource]:
                    *(d for d in ig.external_definitions() if not d["url"].startswith(_IN_CORE))]
     terminology = [r for type in registry.TYPES for r in registry.all_of(type)
                    if not r.get("url", "").startswith(_IN_CORE)]
-    return [*definitions, *ig.search_parameters(), *ig.operation_definitions(), *terminology]
+    return [*definitions, *ig.search_parameters(), *ig.operation_definitions(),
+            *ig.subscription_topics(), *terminology]
 
 
 def _resources(version: str) -> list[Resource]:
@@ -171,6 +174,8 @@ def _implementation_guide(version: str, conformance: list[Resource]) -> Resource
          "Los perfiles de Amparo, sus extensiones y las extensiones de CL Core que usan."),
         ("busqueda", "Parámetros de búsqueda", "Búsquedas que R4B no define."),
         ("operaciones", "Operaciones", "Operaciones del servidor que R4B no define."),
+        ("suscripciones", "Tópicos de suscripción",
+         "Los eventos a los que las instituciones se suscriben (Subscriptions Backport)."),
         ("terminologia", "Terminología",
          "Sistemas de códigos, conjuntos de valores y mapas de conceptos de Amparo, y los "
          "sistemas de códigos nacionales (CL Core, MINSAL) que usan."),

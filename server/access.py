@@ -70,7 +70,7 @@ KIND_SYSTEM = "https://fhir.amparo.cl/CodeSystem/tipo-institucion"
 PUBLIC_TYPES = frozenset({
     "StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap", "SearchParameter",
     "CapabilityStatement", "OperationDefinition", "NamingSystem", "ImplementationGuide",
-    "CompartmentDefinition", "StructureMap", "TerminologyCapabilities",
+    "CompartmentDefinition", "StructureMap", "TerminologyCapabilities", "SubscriptionTopic",
     "Organization", "PractitionerRole", "Questionnaire", "PlanDefinition",
 })
 #: The resources that define a survivor's context: writing one recomputes her keys.

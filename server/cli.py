@@ -35,7 +35,11 @@ def main() -> None:
 @click.option("--store", default=None, help=STORE_HELP)
 @click.option("--workers", default=None, type=int, help="processes (default: one per core)")
 @click.option("--threads", default=2, show_default=True, type=int, help="threads per process")
-def serve(host: str, port: int, store: str | None, workers: int | None, threads: int) -> None:
+@click.option("--ws-port", default=8081, show_default=True, type=click.IntRange(0, 65535),
+              envvar="AMPARO_WS_PORT",
+              help="port of the subscriptions' websocket channel (0: none)")
+def serve(host: str, port: int, store: str | None, workers: int | None, threads: int,
+          ws_port: int) -> None:
     """Serve the FHIR API in the foreground until SIGTERM/SIGINT."""
     from server.serve import serve as run
     from server.store import open_store
@@ -50,7 +54,7 @@ def serve(host: str, port: int, store: str | None, workers: int | None, threads:
     opened.init()
     ensure(opened)  # the token signing key, made once rather than by each worker
     opened.close()  # each worker process opens its own connections
-    run(settings, host, port, workers, threads)
+    run(settings, host, port, workers, threads, ws_port)
 
 
 @main.command()

@@ -56,6 +56,9 @@ class Settings:
     #: store (``server/audit/spool.py``): by default beside a SQLite file
     #: (``<file>.audit-spool``), else ``var/audit-spool``. Local disk, kept across restarts.
     audit_spool: str | None = None
+    #: How long a rest-hook subscription may keep failing (status ``error``, retried with
+    #: exponential backoff) before it is turned ``off``, seconds.
+    subscription_off_after: int = 24 * 3600
 
     def spool_directory(self) -> Path:
         """The audit spool's directory (``audit_spool``, or its default)."""
@@ -79,6 +82,8 @@ class Settings:
             token_ttl=_int("AMPARO_TOKEN_TTL", cls.token_ttl),
             access=_choice("AMPARO_ACCESS", ACCESS_MODES, cls.access),
             audit_spool=os.environ.get("AMPARO_AUDIT_SPOOL") or None,
+            subscription_off_after=_int("AMPARO_SUBSCRIPTION_OFF_AFTER",
+                                        cls.subscription_off_after),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if not 60 <= settings.token_ttl <= 3600:

@@ -49,6 +49,7 @@ from server.store import (
     StoredVersion,
     UnitOfWork,
 )
+from server.subscriptions.subscription import SubscriptionRule
 from server.validation import Valid, validate
 
 
@@ -103,9 +104,9 @@ class WriteRule(Protocol):
 #: The platform's domain rules: risk answers scored into their assessment, the referral
 #: workflow (its files are checked here: a bad one stops the server from starting), her
 #: case found or opened at each contact, the state of each service offered in her plan,
-#: a new survivor's probable matches recorded for a caseworker.
+#: a new survivor's probable matches recorded for a caseworker, a subscription checked.
 RULES: tuple[WriteRule, ...] = (RiskScoring(), ReferralWorkflow(), CaseOpening(),
-                                PlanActivities(), CandidateLinks())
+                                PlanActivities(), CandidateLinks(), SubscriptionRule())
 
 
 class Repository:

@@ -11,6 +11,10 @@ Each worker builds the app from the environment (``server.wsgi``), so the settin
 on the command line are handed over as environment variables. The access log is off by
 default and, when on, logs the path without the query string: search parameters carry
 personal data (a RUN in ``identifier=``), which must not reach logs.
+
+Granian serves WSGI without websockets, so each worker process also runs the websocket
+channel of subscriptions (``server/subscriptions/websocket.py``) on ``ws_port`` of the
+same host (every process binds it with ``SO_REUSEPORT``; 0: none).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ KILL_TIMEOUT = 30
 
 
 def serve(settings: Settings, host: str, port: int, workers: int | None = None,
-          threads: int = 2) -> None:
+          threads: int = 2, ws_port: int = 0) -> None:
     """Serve until SIGTERM/SIGINT."""
     os.environ["AMPARO_STORE"] = settings.store
+    os.environ["AMPARO_WS_PORT"] = str(ws_port)
+    os.environ["AMPARO_WS_HOST"] = host
     if settings.base_url:
         os.environ["AMPARO_BASE_URL"] = settings.base_url
     Granian(

@@ -31,7 +31,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from server.store import Lease, LeaseLost, OutboxEvent, Store, UnitOfWork
+import orjson
+
+from server.store import Lease, LeaseLost, OutboxEvent, Reader, Store, UnitOfWork
 
 Handler = Callable[[UnitOfWork, OutboxEvent], None]
 
@@ -60,6 +62,15 @@ def start_workers(store: Store, consumers: dict[str, Handler] | None = None
     for worker in workers:
         worker.start()
     return workers
+
+
+def changed(reader: Reader, event: OutboxEvent) -> tuple[dict | None, dict | None]:
+    """What an event changed: its record as the event left it (None: deleted) and as it
+    was before (None: it was new, or deleted), which consumers compare."""
+    def at(version: int) -> dict | None:
+        found = reader.vread(event.type, event.id, version) if version > 0 else None
+        return orjson.loads(found.body) if found is not None and not found.deleted else None
+    return at(event.version), at(event.version - 1)
 
 
 def default_owner() -> str:

@@ -14,6 +14,9 @@ The files of this package are the IG (``README.md`` here explains the modelling)
 - ``OperationDefinition-<id>.json``: the operations this server offers that R4B does not
   define (``https://fhir.amparo.cl/OperationDefinition/<id>``, e.g.
   ``EpisodeOfCare-summary``); the CapabilityStatement points at them;
+- ``SubscriptionTopic-<id>.json``: the events institutions subscribe to (early-warning
+  alerts, referrals assigned, cases updated, break-glass accesses), each trigger a FHIRPath
+  criterion on ``%current``/``%previous`` (``server/subscriptions/topics.py``);
 - ``examples/``: per profile one or more valid instances and invalid ones, each invalid for
   one stated reason (``examples/index.json``).
 
@@ -38,6 +41,7 @@ __all__ = [
     "profiles_for",
     "search_parameters",
     "structure_definitions",
+    "subscription_topics",
 ]
 
 Resource = dict[str, Any]
@@ -98,6 +102,16 @@ def operation_definitions() -> list[Resource]:
     """Our OperationDefinition resources (the operations R4B does not define), by file
     name."""
     return copy.deepcopy(list(_operation_definitions()))
+
+
+@cache
+def _subscription_topics() -> tuple[Resource, ...]:
+    return load_folder(None, "SubscriptionTopic-")
+
+
+def subscription_topics() -> list[Resource]:
+    """Our SubscriptionTopic resources, by file name."""
+    return copy.deepcopy(list(_subscription_topics()))
 
 
 def profiles_for(resource_type: str) -> list[Resource]:

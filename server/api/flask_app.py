@@ -35,6 +35,8 @@ from server.api import (  # noqa: F401 (routes)
     plan_apply,
     read,
     search,
+    subscription_ws,
+    subscriptions,
     terminology,
     validate,
     write,

@@ -23,12 +23,19 @@ from server.api.write import NOT_WRITABLE
 from server.search.definitions import params_for, resource_types
 from server.search.parse import supported_params
 from server.search.parse_values import modifiers
+from server.subscriptions.topics import topics
 
 _TYPE_LEVELS = ("type", "instance")
 #: The interactions that change a resource: none of them for a read-only type.
 _WRITES = frozenset({"create", "update", "patch", "delete"})
 #: Where R4B's own OperationDefinitions live (``Patient-everything``, ``ValueSet-expand``).
 CORE_OPERATIONS = "http://hl7.org/fhir/OperationDefinition/"
+#: The Subscriptions Backport IG's (``$status``, ``$events``, ``$get-ws-binding-token``).
+BACKPORT_OPERATIONS = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
+_BACKPORT_OPERATIONS = ("status", "events", "get-ws-binding-token")
+#: The extension that lists, on Subscription, the topics a server offers.
+TOPIC_CANONICAL = ("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                   "capabilitystatement-subscriptiontopic-canonical")
 
 
 @route("GET", "metadata", None, "system")
@@ -148,6 +155,9 @@ def _resource(type: str, interactions: list[str], types: frozenset[str] | set[st
     operations = _operations(type)
     if operations:
         out["operation"] = operations
+    if type == "Subscription":  # the topics offered (Subscriptions Backport IG)
+        out["extension"] = [{"url": TOPIC_CANONICAL, "valueCanonical": url}
+                            for url in sorted(topics())]
     if type == audit.TYPE:  # the trail is served apart (server/api/audit.py)
         out.update(audit.CAPABILITY)
         out["searchParam"] = [{k: v for k, v in entry.items() if k != "documentation"}
@@ -174,8 +184,11 @@ def _operations(type: str) -> list[dict]:
 
 def operation_definition(type: str, code: str) -> str:
     """The canonical of the OperationDefinition of ``type``'s ``$code``: the IG's when it
-    defines one (the operations R4B lacks, such as ``EpisodeOfCare/$summary``), else
-    R4B's, which HL7 names ``{type}-{code}`` (``Resource-{code}`` for every type)."""
+    defines one (the operations R4B lacks, such as ``EpisodeOfCare/$summary``), the
+    Subscriptions Backport IG's for a subscription's, else R4B's, which HL7 names
+    ``{type}-{code}`` (``Resource-{code}`` for every type)."""
+    if type == "Subscription" and code in _BACKPORT_OPERATIONS:
+        return f"{BACKPORT_OPERATIONS}backport-subscription-{code}"
     return _ours().get((type, code), f"{CORE_OPERATIONS}{type}-{code}")
 
 

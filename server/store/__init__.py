@@ -9,10 +9,12 @@ from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
     AccessKeys,
+    Delivery,
     HistoryPage,
     Lease,
     LeaseLost,
     NewVersion,
+    Notification,
     OAuthClient,
     OutboxEvent,
     Reader,
@@ -25,9 +27,10 @@ from server.store.port import (
 
 DEFAULT_STORE = "sqlite:///var/amparo.db"
 
-__all__ = ["UNRESTRICTED", "AccessFilter", "AccessKeys", "HistoryPage", "Lease", "LeaseLost",
-           "NewVersion", "OAuthClient", "OutboxEvent", "Reader", "SearchPage", "SigningKey",
-           "Store", "StoredVersion", "UnitOfWork", "open_store", "store_url"]
+__all__ = ["UNRESTRICTED", "AccessFilter", "AccessKeys", "Delivery", "HistoryPage", "Lease",
+           "LeaseLost", "NewVersion", "Notification", "OAuthClient", "OutboxEvent", "Reader",
+           "SearchPage", "SigningKey", "Store", "StoredVersion", "UnitOfWork", "open_store",
+           "store_url"]
 
 
 def store_url(url: str | None = None) -> str:

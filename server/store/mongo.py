@@ -11,6 +11,9 @@ Collections (``docs/deployment.md`` says how to shard them):
 - ``outbox``: one event per committed version, ``_id`` its position in commit order;
   ``outbox_consumers``: each consumer's acknowledged position; ``leases``.
 - ``clients``, ``jtis``, ``signing_keys``: the auth registry (``mongo_auth.py``).
+- ``timers``: one document per timer, ``_id`` its name.
+- ``deliveries``, ``notifications``: each Subscription's delivery state and event log
+  (``mongo_subscriptions.py``).
 - ``audit``: the audit trail, one lean document per entry, ``_id`` its position
   (``mongo_audit.py``).
 - ``counters``: the ``writer`` document, which every unit of work updates first inside
@@ -47,7 +50,14 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from server.search.query import HistoryQuery, SearchQuery
-from server.store import mongo_audit, mongo_auth, mongo_copy, mongo_lease, mongo_reindex
+from server.store import (
+    mongo_audit,
+    mongo_auth,
+    mongo_copy,
+    mongo_lease,
+    mongo_reindex,
+    mongo_subscriptions,
+)
 from server.store.mongo_documents import access_fields, index_fields
 from server.store.mongo_search import BODY, Searcher, stored
 from server.store.port import (
@@ -58,10 +68,12 @@ from server.store.port import (
     AuditPage,
     AuditQuery,
     CopiedVersion,
+    Delivery,
     HistoryPage,
     IndexUpdate,
     Lease,
     NewVersion,
+    Notification,
     OAuthClient,
     OutboxEvent,
     SearchPage,
@@ -74,7 +86,8 @@ from server.store.port import (
 DEFAULT_DATABASE = "amparo"
 COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters",
                "timers",
-               "clients", "jtis", "signing_keys", mongo_audit.COLLECTION)
+               "clients", "jtis", "signing_keys", mongo_audit.COLLECTION,
+               *mongo_subscriptions.COLLECTIONS)
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
 LOCK_TIMEOUT = 60.0
@@ -175,6 +188,7 @@ class MongoStore(Store):
         self.db.timers.create_index([("due", 1)], name="due")
         mongo_auth.init(self.db)
         mongo_audit.init(self.db)
+        mongo_subscriptions.init(self.db)
         self.db.counters.update_one(
             {"_id": WRITER},
             {"$setOnInsert": {"rid": 0, "seq": 0, "position": 0, "lock": 0}}, upsert=True)
@@ -356,6 +370,21 @@ class MongoStore(Store):
         with self._reading():
             return mongo_copy.consumers(self.db)
 
+    # -- subscriptions (mongo_subscriptions.py) ----------------------------------------
+
+    def delivery(self, subscription: str) -> Delivery | None:
+        with self._reading():
+            return mongo_subscriptions.delivery(self.db, subscription)
+
+    def notifications(self, subscription: str, after: int,
+                      limit: int = 100) -> list[Notification]:
+        with self._reading():
+            return mongo_subscriptions.notifications(self.db, subscription, after, limit)
+
+    def due_deliveries(self, now_us: int, limit: int = 100) -> list[Delivery]:
+        with self._reading():
+            return mongo_subscriptions.due_deliveries(self.db, now_us, limit)
+
     # -- writes ----------------------------------------------------------------------
 
     @contextmanager
@@ -504,6 +533,16 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
     def timer(self, name: str) -> int | None:
         doc = self.db.timers.find_one({"_id": name}, session=self.session)
         return doc["due"] if doc else None
+
+    def add_notification(self, subscription: str, topic: str, focus: str, at_us: int) -> int:
+        return mongo_subscriptions.add_notification(self.db, self.session, subscription,
+                                                    topic, focus, at_us)
+
+    def set_delivery(self, delivery: Delivery) -> None:
+        mongo_subscriptions.set_delivery(self.db, self.session, delivery)
+
+    def delivery(self, subscription: str) -> Delivery | None:
+        return mongo_subscriptions.delivery(self.db, subscription, self.session)
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

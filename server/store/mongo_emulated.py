@@ -22,9 +22,17 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from server.search.query import HistoryQuery, SearchQuery
+from server.store import mongo_subscriptions
 from server.store.mongo import WRITER, MongoUnitOfWork, Written, _version
 from server.store.mongo_search import stored
-from server.store.port import UNRESTRICTED, AccessFilter, HistoryPage, Lease, SearchPage
+from server.store.port import (
+    UNRESTRICTED,
+    AccessFilter,
+    Delivery,
+    HistoryPage,
+    Lease,
+    SearchPage,
+)
 
 _CLIENTS: dict[str, object] = {}
 _REGISTRY: dict[tuple[str, str], Emulated] = {}
@@ -128,6 +136,27 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
         self._materialise()
         return super().timer(name)
 
+    def add_notification(self, subscription: str, topic: str, focus: str, at_us: int) -> int:
+        self._materialise()
+        deliveries, events = self.db.deliveries, self.db.notifications
+        before = deliveries.find_one({"_id": subscription})
+        number = super().add_notification(subscription, topic, focus, at_us)
+        self._undo.append(lambda: events.delete_one(
+            {"_id": mongo_subscriptions.event_id(subscription, number)}))
+        self._undo.append(_restore(deliveries, subscription, before))
+        return number
+
+    def set_delivery(self, delivery: Delivery) -> None:
+        self._materialise()
+        deliveries = self.db.deliveries
+        before = deliveries.find_one({"_id": delivery.subscription})
+        super().set_delivery(delivery)
+        self._undo.append(_restore(deliveries, delivery.subscription, before))
+
+    def delivery(self, subscription: str) -> Delivery | None:
+        self._materialise()
+        return super().delivery(subscription)
+
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         self._materialise()
         consumers = self.db.outbox_consumers
@@ -190,3 +219,11 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
             if self._holding:
                 self._holding = False
                 self._commit_lock.release()
+
+
+def _restore(collection, id: str, before: dict | None) -> Callable[[], object]:
+    """An undo: put document ``id`` of ``collection`` back as it was (``before``; None:
+    it did not exist)."""
+    if before is None:
+        return lambda: collection.delete_one({"_id": id})
+    return lambda: collection.replace_one({"_id": id}, before, upsert=True)

@@ -63,6 +63,14 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   the unit's writes or not at all, and since units are serialised, two units never
   chain to the same entry. ``audit_search`` pages newest first; ``audit_entries`` reads
   the trail in position order (``amparo audit verify``); ``import_audit`` copies one.
+- Subscriptions (``server/subscriptions/``): each Subscription has an event log and a
+  delivery state, like timers written only inside units of work. ``add_notification``
+  appends the subscription's next event, numbered from 1 without gaps (the count is
+  kept on its ``Delivery``, so the number and the event commit together or not at all,
+  and since units are serialised no two units take the same number); ``set_delivery``
+  records where delivery stands but never moves the count. ``notifications`` pages a
+  subscription's committed events by number; ``due_deliveries`` lists the deliveries
+  the delivery worker must look at: due, or healthy with events not yet delivered.
 """
 
 from __future__ import annotations
@@ -124,6 +132,37 @@ class AuditPage:
     entries: list[AuditEntry]
     total: int | None = None
     next_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One event of a subscription's topic: ``number`` counts from 1 per subscription
+    with no gaps (the Subscriptions Backport IG's event number); ``focus`` the versioned
+    reference of the record that triggered it (``Flag/x/_history/2``); ``at_us`` when it
+    happened (microseconds since the epoch)."""
+
+    subscription: str  # the Subscription's id
+    number: int
+    topic: str  # the SubscriptionTopic's canonical URL
+    focus: str
+    at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the delivery of one subscription's events stands. ``count``: events
+    numbered so far (kept by the store: ``add_notification``); ``delivered``: the highest
+    number the endpoint acknowledged; ``due_us``: when the delivery worker must look at it
+    again even with no new event (a retry after backoff, a heartbeat, a handshake);
+    ``failing_since_us``: the first failure of the current run of failures (None while
+    healthy); ``attempts``: failures in that run."""
+
+    subscription: str
+    count: int = 0
+    delivered: int = 0
+    due_us: int = 0
+    failing_since_us: int | None = None
+    attempts: int = 0
 
 
 class StoredVersion(NamedTuple):
@@ -308,6 +347,12 @@ class Reader(ABC):
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         """Versions newest first, for one resource, one type or the whole system."""
 
+    @abstractmethod
+    def delivery(self, subscription: str) -> Delivery | None:
+        """Where the delivery of ``subscription``'s events stands, as this reader sees it
+        (a unit of work: its own writes included); None before its first event or
+        ``set_delivery``."""
+
     def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
         """The current version of ``type/id`` when ``access`` lets it through (``readable``),
         else None, as if it did not exist: a read by id. Adapters may do it in one query."""
@@ -366,6 +411,20 @@ class UnitOfWork(Reader):
         """The instant timer ``name`` is set to, as this unit sees it; None if unset."""
 
     @abstractmethod
+    def add_notification(self, subscription: str, topic: str, focus: str, at_us: int) -> int:
+        """Append ``subscription``'s next event (its number the count of its ``Delivery``
+        plus one; the delivery is created with defaults if missing) and move the count
+        to it, with this unit's writes. Returns the number: since units are serialised,
+        numbers never repeat or skip, even across processes."""
+
+    @abstractmethod
+    def set_delivery(self, delivery: Delivery) -> None:
+        """Store ``delivery``'s ``delivered``, ``due_us``, ``failing_since_us`` and
+        ``attempts`` (creating the row if missing) with this unit's writes. Its ``count``
+        is ignored: only ``add_notification`` moves the count, so a worker that read a
+        delivery before new events were added cannot set it back."""
+
+    @abstractmethod
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
         it back). With ``lease``, first check it is still held with its token; raise
@@ -403,6 +462,19 @@ class Store(Reader):
     def due_timers(self, before_us: int, limit: int = 100) -> list[tuple[str, int]]:
         """Committed timers set to an instant before ``before_us``, as ``(name, due_us)``,
         earliest first."""
+
+    @abstractmethod
+    def notifications(self, subscription: str, after: int,
+                      limit: int = 100) -> list[Notification]:
+        """Up to ``limit`` committed events of ``subscription`` numbered above ``after``,
+        in number order (the delivery worker resumes after ``Delivery.delivered``)."""
+
+    @abstractmethod
+    def due_deliveries(self, now_us: int, limit: int = 100) -> list[Delivery]:
+        """Up to ``limit`` committed deliveries the delivery worker must look at: due
+        (``due_us <= now_us``), or healthy (``failing_since_us`` None) with events not yet
+        delivered (``count > delivered``) whatever their ``due_us``; earliest ``due_us``
+        first, then by subscription."""
 
     @abstractmethod
     def outbox_position(self, consumer: str) -> int:

@@ -5,6 +5,8 @@
 -- idx_*: the search index rows of the current version (server/search/index.py).
 -- resource_access: access keys of the current version (the access gate's query face).
 -- timer: work due at an instant (server/timers.py), one per name.
+-- subscription_delivery, subscription_event: each Subscription's delivery state and
+--   event log (server/store/sqlite_subscriptions.py).
 -- outbox: one event per committed version, in commit order, for background workers.
 
 CREATE TABLE IF NOT EXISTS resource (
@@ -112,6 +114,31 @@ CREATE TABLE IF NOT EXISTS timer (
     due_us INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timer_due ON timer (due_us);
+
+-- subscription_delivery: where the delivery of one Subscription's events stands
+-- (port.Delivery): count numbers its events, delivered is the highest acknowledged.
+CREATE TABLE IF NOT EXISTS subscription_delivery (
+    subscription     TEXT    PRIMARY KEY,
+    count            INTEGER NOT NULL DEFAULT 0,
+    delivered        INTEGER NOT NULL DEFAULT 0,
+    due_us           INTEGER NOT NULL DEFAULT 0,
+    failing_since_us INTEGER,
+    attempts         INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subscription_delivery_due ON subscription_delivery (due_us, subscription);
+-- the healthy deliveries with events to send, whatever their due_us (due_deliveries)
+CREATE INDEX IF NOT EXISTS subscription_delivery_backlog ON subscription_delivery (due_us, subscription)
+    WHERE count > delivered AND failing_since_us IS NULL;
+
+-- subscription_event: one Subscription's events (port.Notification), numbered from 1.
+CREATE TABLE IF NOT EXISTS subscription_event (
+    subscription TEXT    NOT NULL,
+    number       INTEGER NOT NULL,
+    topic        TEXT    NOT NULL,
+    focus        TEXT    NOT NULL,
+    at_us        INTEGER NOT NULL,
+    PRIMARY KEY (subscription, number)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS outbox (
     position INTEGER PRIMARY KEY AUTOINCREMENT,

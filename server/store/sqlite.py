@@ -39,6 +39,7 @@ from server.store import (
     sqlite_lease,
     sqlite_reindex,
     sqlite_search,
+    sqlite_subscriptions,
 )
 from server.store.port import (
     UNRESTRICTED,
@@ -48,10 +49,12 @@ from server.store.port import (
     AuditPage,
     AuditQuery,
     CopiedVersion,
+    Delivery,
     HistoryPage,
     IndexUpdate,
     Lease,
     NewVersion,
+    Notification,
     OAuthClient,
     OutboxEvent,
     SearchPage,
@@ -127,6 +130,9 @@ class _SqliteReads:
 
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         return sqlite_search.history(self._conn(), query, access)
+
+    def delivery(self, subscription: str) -> Delivery | None:
+        return sqlite_subscriptions.delivery(self._conn(), subscription)
 
     def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
         if access.keys is None:
@@ -297,6 +303,15 @@ class SqliteStore(_SqliteReads, Store):
         self._conn().execute(
             "INSERT INTO outbox_consumer (name, position) VALUES (?, ?) ON CONFLICT (name) "
             "DO UPDATE SET position = max(position, excluded.position)", (consumer, position))
+
+    # -- subscriptions (sqlite_subscriptions.py) ---------------------------------------
+
+    def notifications(self, subscription: str, after: int,
+                      limit: int = 100) -> list[Notification]:
+        return sqlite_subscriptions.notifications(self._conn(), subscription, after, limit)
+
+    def due_deliveries(self, now_us: int, limit: int = 100) -> list[Delivery]:
+        return sqlite_subscriptions.due_deliveries(self._conn(), now_us, limit)
 
     # -- the audit trail (sqlite_audit.py) -------------------------------------------
 
@@ -500,6 +515,13 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
     def timer(self, name: str) -> int | None:
         row = self.conn.execute("SELECT due_us FROM timer WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
+
+    def add_notification(self, subscription: str, topic: str, focus: str, at_us: int) -> int:
+        return sqlite_subscriptions.add_notification(self.conn, subscription, topic, focus,
+                                                     at_us)
+
+    def set_delivery(self, delivery: Delivery) -> None:
+        sqlite_subscriptions.set_delivery(self.conn, delivery)
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

@@ -2,13 +2,17 @@
 
 It holds the rules' thresholds and windows, not their logic (``rules.py``): which risk
 levels and instrument scores are high risk, the rank of each level for escalation, how
-many incidents in how many days make a recurrence, and after how many days an
-assessment of each level is due to be made again. It is checked against
+many incidents in how many days make a recurrence, after how many days an assessment of
+each level is due to be made again, against how many women one aggressor makes a serial
+aggressor, which ends of a referral or of a plan's service are a drop-out, and after how
+many days without contact a high-risk woman is lost to contact. It is checked against
 ``rules.schema.json`` (jsonschema, every error reported) and against the terminology:
 every level must be a ``nivel-riesgo`` code, every instrument an ``instrumento-riesgo``
-code, and every level the instruments report must have a rank, so that no assessment is
-left out of an escalation. A bad file raises ``WarningConfigError`` and the server does
-not start, as with the referral workflow's files.
+code, every level the instruments report must have a rank, so that no assessment is
+left out of an escalation, and every drop-out referral status an ``estado-derivacion``
+code whose task status (``estadoTarea``) is an end other than completed. A bad file
+raises ``WarningConfigError`` and the server does not start, as with the referral
+workflow's files.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ class Rules:
     recurrence_window: timedelta
     same_event: timedelta  # incidents closer than this are one episode
     reassess_after: dict[str, timedelta]  # nivel-riesgo code -> age of a due reassessment
+    serial_women: int = 2  # women one aggressor's incidents are against: a serial aggressor
+    #: estado-derivacion codes of a referral's task that are a drop-out
+    dropped_referral: frozenset[str] = frozenset()
+    #: CarePlan.activity.detail.status codes of a plan's service that are a drop-out
+    dropped_activity: frozenset[str] = frozenset()
+    lost_contact: timedelta = timedelta(days=30)  # a high-risk woman's longest silence
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
@@ -52,11 +62,15 @@ def load_rules(path: str | Path | None = None) -> Rules:
     if doc is None or problems:
         raise WarningConfigError(name, problems)
     high, rank, repeat = doc["riesgoAlto"], doc["escalamiento"]["rango"], doc["reincidencia"]
+    dropped = doc["abandono"]
     return Rules(frozenset(high["niveles"]), dict(high.get("umbralPuntaje", {})), dict(rank),
                  repeat["incidentes"], timedelta(days=repeat["ventanaDias"]),
                  timedelta(hours=repeat["mismoHechoHoras"]),
                  {level: timedelta(days=days)
-                  for level, days in doc["reevaluacion"]["diasPorNivel"].items()})
+                  for level, days in doc["reevaluacion"]["diasPorNivel"].items()},
+                 doc["agresorSerial"]["mujeres"], frozenset(dropped["estadosDerivacion"]),
+                 frozenset(dropped["estadosActividad"]),
+                 timedelta(days=doc["perdidaContacto"]["dias"]))
 
 
 def _against_terminology(doc: dict[str, Any]) -> list[str]:
@@ -73,4 +87,20 @@ def _against_terminology(doc: dict[str, Any]) -> list[str]:
                  for code in levels if code not in ranked]
     problems += [f"reevaluacion/diasPorNivel: {code} is not a nivel-riesgo code"
                  for code in doc["reevaluacion"]["diasPorNivel"] if code not in levels]
+    states = terminology.concepts("estado-derivacion")
+    for code in doc["abandono"]["estadosDerivacion"]:
+        if code not in states:
+            problems.append(f"abandono/estadosDerivacion: {code} is not an estado-derivacion code")
+        elif _task_status(states[code]) not in _ENDS:
+            problems.append(f"abandono/estadosDerivacion: {code} does not end a referral's "
+                            f"task unserved (its task status is {_task_status(states[code])})")
     return problems
+
+
+#: the task statuses that end a referral without the service delivered
+_ENDS = ("failed", "rejected", "cancelled")
+
+
+def _task_status(concept: dict[str, Any]) -> str | None:
+    return next(((p.get("valueCoding") or {}).get("code") for p in concept.get("property") or []
+                 if p.get("code") == "estadoTarea"), None)

@@ -14,14 +14,23 @@ does, so raising is idempotent and an alert clears itself when its condition doe
 3. **reincidencia** (the UK MARAC "repeat" criterion): two or more incidents within any
    365 days, incidents less than 72 hours apart counting as one (the police complaint and
    the emergency-room visit of the same night).
+4. **agresor-serial**: the same aggressor in incidents against two or more women
+   (``aggressors.py``).
+5. **incumplimiento-medida-proteccion**: a new incident of the aggressor a protection
+   measure of hers is against, while it is in force (``aggressors.py``).
 6. **derivacion-vencida**: a referral's task not accepted, or not completed, by its due
    date (``restriction.period.end``, which the referral workflow sets from the service
    levels); one alert per referral (``Finding.about``).
+7. **perdida-contacto**: she left a referral or a service of her plan (drop-out), or,
+   at high risk, no institution has seen her for 30 days (lost contact)
+   (``engagement.py``).
 8. **reevaluacion-pendiente**: her latest assessment is older than the days
    ``rules.json`` gives its level (a vital risk is assessed again within 14 days).
 
 Rules 6 and 8 are time-based: ``engine.py`` sets her timer at the next instant one of
-them may change its mind (``next_due``), with no change to her records to trigger it.
+them may change its mind (``next_due``), with no change to her records to trigger it;
+so are rule 5 (a measure ends: ``aggressors.breach_ends``) and rule 7's lost contact
+(``engagement.lost_contact_due``).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ INSTRUMENTS = "https://fhir.amparo.cl/CodeSystem/instrumento-riesgo"
 OBSERVATIONS = "https://fhir.amparo.cl/CodeSystem/observacion-vcm"
 INCIDENT = "incidente-violencia"
 SCORE = "https://fhir.amparo.cl/StructureDefinition/ext-puntaje-riesgo"
+REFERRAL_STATES = "https://fhir.amparo.cl/CodeSystem/estado-derivacion"
 _VOID = ("entered-in-error", "cancelled")
 
 
@@ -52,6 +62,8 @@ class Assessment:
 class Incident:
     ref: str  # Observation/<id>
     at: datetime
+    survivor: str | None = None  # Patient/<id>: whom it was against
+    aggressors: tuple[str, ...] = ()  # RelatedPerson/<id> it names (``focus``)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class Referral:
     status: str
     due: datetime | None  # restriction.period.end
     request: str | None  # the ServiceRequest it fulfils
+    business: str | None = None  # estado-derivacion code (businessStatus)
+    authored: datetime | None = None  # authoredOn: when the referral was made
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,10 @@ class Finding:
     evidence: tuple[str, ...]  # the records that make it hold, oldest first
     detail: str  # why, in plain Spanish, for the caseworker
     about: str = ""  # which one, for kinds with one alert per record (a referral's task)
+    #: records that are evidence without being ``implicated`` (the guide's AlertEvidence
+    #: does not list them there): (reference, servicio-paquete-minimo code) pairs, written
+    #: as ``DetectedIssue.evidence`` (a plan's service: rule 7)
+    basis: tuple[tuple[str, str], ...] = ()
 
 
 # -- facts from resources ------------------------------------------------------------------
@@ -76,9 +94,9 @@ def assessment(resource: dict) -> Assessment | None:
     """A RiskAssessment as the rules read it (None when it is void or undated)."""
     if resource.get("status") in _VOID:
         return None
-    at = _instant(resource.get("occurrenceDateTime")
-                  or (resource.get("occurrencePeriod") or {}).get("start")
-                  or (resource.get("meta") or {}).get("lastUpdated"))
+    at = instant(resource.get("occurrenceDateTime")
+                 or (resource.get("occurrencePeriod") or {}).get("start")
+                 or (resource.get("meta") or {}).get("lastUpdated"))
     if at is None:
         return None
     level = next((c.get("code") for p in resource.get("prediction") or []
@@ -94,14 +112,32 @@ def assessment(resource: dict) -> Assessment | None:
 
 def incident(resource: dict) -> Incident | None:
     """An Observation that is a violence incident (the guide's ViolenceIncident), dated."""
-    if resource.get("status") in _VOID or not any(
-            c.get("system") == OBSERVATIONS and c.get("code") == INCIDENT
-            for c in (resource.get("code") or {}).get("coding") or []):
+    if resource.get("status") in _VOID or not is_incident(resource):
         return None
-    at = _instant(resource.get("effectiveDateTime")
-                  or (resource.get("effectivePeriod") or {}).get("start")
-                  or resource.get("issued"))
-    return Incident(f"Observation/{resource['id']}", at) if at else None
+    at = instant(resource.get("effectiveDateTime")
+                 or (resource.get("effectivePeriod") or {}).get("start")
+                 or resource.get("issued"))
+    if at is None:
+        return None
+    subject = (resource.get("subject") or {}).get("reference")
+    parts = subject.split("/") if isinstance(subject, str) else []
+    survivor = f"Patient/{parts[-1]}" if len(parts) >= 2 and parts[-2] == "Patient" else None
+    return Incident(f"Observation/{resource['id']}", at, survivor, named_aggressors(resource))
+
+
+def is_incident(resource: dict | None) -> bool:
+    """True for an Observation coded as a violence incident, whatever its status."""
+    return isinstance(resource, dict) and any(
+        c.get("system") == OBSERVATIONS and c.get("code") == INCIDENT
+        for c in (resource.get("code") or {}).get("coding") or [])
+
+
+def named_aggressors(resource: dict) -> tuple[str, ...]:
+    """``RelatedPerson/<id>`` of the aggressors an incident names (``focus``), sorted."""
+    refs = {"/".join(ref.split("/")[-2:]) for f in resource.get("focus") or []
+            if isinstance(f, dict) and isinstance(ref := f.get("reference"), str)
+            and ref.split("/")[-2:-1] == ["RelatedPerson"]}
+    return tuple(sorted(refs))
 
 
 def referral(resource: dict) -> Referral | None:
@@ -110,11 +146,15 @@ def referral(resource: dict) -> Referral | None:
     focus = (resource.get("focus") or {}).get("reference") or ""
     if "fulfill" not in code or not focus.startswith("ServiceRequest/"):
         return None
-    due = _instant(((resource.get("restriction") or {}).get("period") or {}).get("end"))
-    return Referral(f"Task/{resource['id']}", resource.get("status", ""), due, focus)
+    due = instant(((resource.get("restriction") or {}).get("period") or {}).get("end"))
+    business = next((c.get("code") for c in (resource.get("businessStatus") or {}).get("coding")
+                     or [] if c.get("system") == REFERRAL_STATES), None)
+    return Referral(f"Task/{resource['id']}", resource.get("status", ""), due, focus, business,
+                    instant(resource.get("authoredOn")))
 
 
-def _instant(text: object) -> datetime | None:
+def instant(text: object) -> datetime | None:
+    """A FHIR date or dateTime as an aware instant (a date: its first moment, UTC)."""
     if not isinstance(text, str):
         return None
     try:
@@ -148,7 +188,7 @@ def high_risk(rules: Rules, assessments: list[Assessment]) -> Finding | None:
     why = f"nivel {latest.level}" if by_level else \
         f"puntaje {latest.score:g} (umbral {threshold:g} de {latest.instrument})"
     return Finding("riesgo-alto", (latest.ref,),
-                   f"La evaluación de riesgo más reciente ({_day(latest.at)}) dio {why}.")
+                   f"La evaluación de riesgo más reciente ({day(latest.at)}) dio {why}.")
 
 
 def escalation(rules: Rules, assessments: list[Assessment]) -> Finding | None:
@@ -160,8 +200,8 @@ def escalation(rules: Rules, assessments: list[Assessment]) -> Finding | None:
     if rules.ranks[latest.level] <= rules.ranks[before.level]:
         return None
     return Finding("escalamiento", (before.ref, latest.ref),
-                   f"El riesgo subió de {before.level} ({_day(before.at)}) a {latest.level} "
-                   f"({_day(latest.at)}).")
+                   f"El riesgo subió de {before.level} ({day(before.at)}) a {latest.level} "
+                   f"({day(latest.at)}).")
 
 
 def recurrence(rules: Rules, incidents: list[Incident]) -> Finding | None:
@@ -182,7 +222,7 @@ def recurrence(rules: Rules, incidents: list[Incident]) -> Finding | None:
                 first -= 1
             chosen = episodes[first:last + 1]
             days = (chosen[-1][0].at.date() - chosen[0][0].at.date()).days  # as written
-            dates = ", ".join(_day(e[0].at) for e in chosen)
+            dates = ", ".join(day(e[0].at) for e in chosen)
             return Finding("reincidencia", tuple(i.ref for e in chosen for i in e),
                            f"{len(chosen)} hechos de violencia en {days} días ({dates}).")
     return None
@@ -200,7 +240,7 @@ def overdue(referrals: list[Referral], now: datetime) -> list[Finding]:
             continue
         what = "aceptada" if item.status in AWAITING else "completada"
         out.append(Finding("derivacion-vencida", tuple(r for r in (item.request, item.ref) if r),
-                           f"La derivación no fue {what} antes de su plazo ({_day(item.due)}).",
+                           f"La derivación no fue {what} antes de su plazo ({day(item.due)}).",
                            about=item.ref))
     return out
 
@@ -213,7 +253,7 @@ def reassessment_due(rules: Rules, assessments: list[Assessment], now: datetime
         return None
     latest = assessments[-1]
     return Finding("reevaluacion-pendiente", (latest.ref,),
-                   f"La evaluación de riesgo más reciente ({_day(latest.at)}, nivel "
+                   f"La evaluación de riesgo más reciente ({day(latest.at)}, nivel "
                    f"{latest.level}) tiene más de {rules.reassess_after[latest.level].days} "
                    "días: corresponde reevaluar.")
 
@@ -236,5 +276,5 @@ def next_due(rules: Rules, assessments: list[Assessment], referrals: list[Referr
     return min(instants, default=None)
 
 
-def _day(at: datetime) -> str:
+def day(at: datetime) -> str:
     return at.date().isoformat()

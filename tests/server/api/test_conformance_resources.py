@@ -70,11 +70,13 @@ def test_init_loads_every_conformance_resource_of_the_ig_and_the_terminology(hel
     counts = Counter(type for type, _ in held)
     assert set(counts) == {*TYPES, "OperationDefinition"}, counts
     assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 7
+    assert counts.pop("SubscriptionTopic") == len(ig.subscription_topics()) == 9
     assert min(counts.values()) >= 12, counts
     expected = {("StructureDefinition", d["id"]) for d in
                 ig.structure_definitions() + ig.external_definitions()}
     expected |= {("SearchParameter", p["id"]) for p in ig.search_parameters()}
     expected |= {("OperationDefinition", d["id"]) for d in ig.operation_definitions()}
+    expected |= {("SubscriptionTopic", t["id"]) for t in ig.subscription_topics()}
     expected |= {(t, id) for t in registry.TYPES for id in registry.ids(t)}
     assert set(held) == expected
 
@@ -352,7 +354,8 @@ def test_the_capability_statement_lists_only_reads_for_them(server):
         assert entry["conditionalUpdate"] is False
         assert entry["conditionalDelete"] == "not-supported"
         assert entry["versioning"] == "versioned"
-        assert {"url", "name", "version", "status"} <= {p["name"] for p in entry["searchParam"]}
+        name = "title" if type == "SubscriptionTopic" else "name"  # R4B gives topics no name
+        assert {"url", name, "version", "status"} <= {p["name"] for p in entry["searchParam"]}
     assert {o["name"] for o in by_type["ValueSet"]["operation"]} >= {"expand", "validate-code"}
     patient = {i["code"] for i in by_type["Patient"]["interaction"]}
     assert patient >= READS | {"create", "update", "patch", "delete"}

@@ -178,9 +178,13 @@ def test_a_listed_search_parameter_selects_resources(live):
 
 def test_each_operation_names_the_igs_definition_or_else_r4bs(live):
     """R4B defines no EpisodeOfCare operation: those point at the IG's OperationDefinitions
-    (that they resolve is tested in test_operation_definitions.py); the rest keep R4B's
-    canonical, ``[type]/$validate`` on every type as ``Resource-validate``."""
+    (that they resolve is tested in test_operation_definitions.py); a Subscription's at the
+    Subscriptions Backport IG's; the rest keep R4B's canonical, ``[type]/$validate`` on
+    every type as ``Resource-validate``."""
     ours = {(t, d["code"]): d["url"] for d in ig.operation_definitions() for t in d["resource"]}
+    backport = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
+    ours |= {("Subscription", code): f"{backport}backport-subscription-{code}"
+             for code in ("status", "events", "get-ws-binding-token")}
     for entry in rest(statement(live))["resource"]:
         for operation in entry.get("operation", []):
             key = (entry["type"], operation["name"])
@@ -197,6 +201,18 @@ def test_each_operation_names_the_igs_definition_or_else_r4bs(live):
         "operation"]}
     assert patient_ops["everything"] == ("http://hl7.org/fhir/OperationDefinition/"
                                          "Patient-everything")
+    subscription = resource(statement(live), "Subscription")
+    assert {o["name"] for o in subscription["operation"]} >= {"status", "events"}
+
+
+def test_the_subscription_topics_are_listed_on_subscription(live):
+    """The Backport IG's way to list the topics a server offers: one
+    ``capabilitystatement-subscriptiontopic-canonical`` extension per topic."""
+    subscription = resource(statement(live), "Subscription")
+    listed = {e["valueCanonical"] for e in subscription["extension"] if e["url"].endswith(
+        "/capabilitystatement-subscriptiontopic-canonical")}
+    assert listed == {t["url"] for t in ig.subscription_topics()}
+    assert len(listed) == 9
 
 
 # R4 clients -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from server import clock
 from server.search.index import ResourceIndex
 from server.search.query import Condition, HistoryQuery, SearchQuery, TokenValue
-from server.store import AccessFilter, NewVersion
+from server.store import AccessFilter, Delivery, NewVersion, Notification
 
 
 def version(type: str, id: str, n: int, *, codes=(), keys=("*",), deleted=False,
@@ -221,6 +221,131 @@ def test_timers_commit_with_their_unit_and_come_due_earliest_first(store):
         uow.set_timer("rekey:Patient/d", 1)
         raise RuntimeError("rolled back")
     assert store.due_timers(1000) == [("rekey:Patient/a", 300), ("rekey:Patient/b", 500)]
+
+
+def notify(store, subscription: str, n: int, topic: str = "https://t.example/t") -> list[int]:
+    """Add ``n`` events of ``subscription`` in one committed unit; their numbers."""
+    with store.unit_of_work() as uow:
+        numbers = [uow.add_notification(subscription, topic, f"Flag/x/_history/{i + 1}",
+                                        1000 + i) for i in range(n)]
+        uow.commit()
+    return numbers
+
+
+def test_notifications_are_numbered_from_one_without_gaps_per_subscription(store):
+    assert store.delivery("a") is None
+    assert store.notifications("a", 0) == []
+    with store.unit_of_work() as uow:
+        assert uow.delivery("a") is None
+        assert uow.add_notification("a", "https://t.example/t", "Flag/x/_history/1", 10) == 1
+        assert uow.add_notification("b", "https://t.example/u", "Flag/y/_history/1", 11) == 1
+        assert uow.add_notification("a", "https://t.example/t", "Flag/x/_history/2", 12) == 2
+        assert uow.delivery("a") == Delivery("a", count=2)  # created with the defaults
+        uow.commit()
+    assert notify(store, "a", 2) == [3, 4]  # a new unit continues from what was committed
+    assert notify(store, "b", 1) == [2]
+    assert store.delivery("a") == Delivery("a", count=4)
+    assert store.delivery("b") == Delivery("b", count=2)
+    assert store.notifications("a", 0)[:2] == [
+        Notification("a", 1, "https://t.example/t", "Flag/x/_history/1", 10),
+        Notification("a", 2, "https://t.example/t", "Flag/x/_history/2", 12)]
+    assert [n.number for n in store.notifications("a", 0)] == [1, 2, 3, 4]
+    assert [(n.subscription, n.number, n.topic) for n in store.notifications("b", 0)] == [
+        ("b", 1, "https://t.example/u"), ("b", 2, "https://t.example/t")]
+
+
+def test_notifications_page_by_number_after_and_limit(store):
+    notify(store, "a", 7)
+    notify(store, "ab", 3)  # a subscription whose id starts like another's stays apart
+    assert [n.number for n in store.notifications("a", 0, limit=3)] == [1, 2, 3]
+    assert [n.number for n in store.notifications("a", 3, limit=3)] == [4, 5, 6]
+    assert [n.number for n in store.notifications("a", 6, limit=3)] == [7]
+    assert store.notifications("a", 7) == []
+    assert [n.number for n in store.notifications("ab", 1)] == [2, 3]
+    assert store.notifications("nobody", 0) == []
+
+
+def test_notifications_without_commit_leave_no_event_and_no_count(store):
+    notify(store, "a", 2)
+    with store.unit_of_work() as uow:
+        assert uow.add_notification("a", "https://t.example/t", "Flag/x/_history/3", 1) == 3
+        assert uow.add_notification("new", "https://t.example/t", "Flag/z/_history/1", 1) == 1
+        uow.set_delivery(Delivery("a", delivered=2, due_us=99))
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.add_notification("a", "https://t.example/t", "Flag/x/_history/3", 1)
+        raise RuntimeError("rolled back")
+    assert store.delivery("a") == Delivery("a", count=2)
+    assert store.delivery("new") is None
+    assert [n.number for n in store.notifications("a", 0)] == [1, 2]
+    assert store.notifications("new", 0) == []
+    assert notify(store, "a", 1) == [3]  # no gap where the rolled-back events were
+
+
+def test_set_delivery_stores_the_worker_state_and_never_the_count(store):
+    notify(store, "a", 3)
+    with store.unit_of_work() as uow:
+        uow.set_delivery(Delivery("a", count=99, delivered=2, due_us=500,
+                                  failing_since_us=400, attempts=1))
+        assert uow.delivery("a") == Delivery("a", 3, 2, 500, 400, 1)
+        uow.set_delivery(Delivery("fresh", count=7, due_us=60))  # no event yet: inserted
+        uow.commit()
+    assert store.delivery("a") == Delivery("a", 3, 2, 500, 400, 1)
+    assert store.delivery("fresh") == Delivery("fresh", 0, 0, 60, None, 0)
+    assert notify(store, "a", 1) == [4]  # the count moved on, the worker state stayed
+    assert store.delivery("a") == Delivery("a", 4, 2, 500, 400, 1)
+    with store.unit_of_work() as uow:  # healthy again: the failure run is cleared
+        uow.set_delivery(Delivery("a", count=0, delivered=4, due_us=900))
+        uow.commit()
+    assert store.delivery("a") == Delivery("a", 4, 4, 900, None, 0)
+
+
+def test_due_deliveries_are_due_or_healthy_with_a_backlog_earliest_due_first(store):
+    for name, events in (("backlog", 2), ("failing", 2), ("idle", 1), ("due", 1),
+                         ("retry", 1)):
+        notify(store, name, events)
+    with store.unit_of_work() as uow:
+        uow.set_delivery(Delivery("backlog", delivered=1, due_us=5000))  # not due, events
+        uow.set_delivery(Delivery("failing", delivered=1, due_us=3000,  # backing off
+                                  failing_since_us=100, attempts=2))
+        uow.set_delivery(Delivery("idle", delivered=1, due_us=4000))  # nothing to do
+        uow.set_delivery(Delivery("due", delivered=1, due_us=200))  # a heartbeat
+        uow.set_delivery(Delivery("retry", delivered=0, due_us=200,  # backoff over
+                                  failing_since_us=100, attempts=1))
+        uow.commit()
+    assert [d.subscription for d in store.due_deliveries(1000)] == [
+        "due", "retry", "backlog"]
+    assert store.due_deliveries(1000)[0] == Delivery("due", 1, 1, 200, None, 0)
+    assert [d.subscription for d in store.due_deliveries(3000)] == [
+        "due", "retry", "failing", "backlog"]
+    assert [d.subscription for d in store.due_deliveries(10_000)] == [
+        "due", "retry", "failing", "idle", "backlog"]
+    assert [d.subscription for d in store.due_deliveries(10_000, limit=2)] == [
+        "due", "retry"]
+    assert [d.subscription for d in store.due_deliveries(100)] == ["backlog"]
+    with store.unit_of_work() as uow:  # a new event of an idle one needs the worker
+        uow.add_notification("idle", "https://t.example/t", "Flag/x/_history/9", 1)
+        uow.commit()
+    assert [d.subscription for d in store.due_deliveries(100)] == ["idle", "backlog"]
+
+
+def test_concurrent_units_number_events_once_each(store):
+    errors = []
+
+    def add() -> None:
+        try:
+            for _ in range(10):
+                notify(store, "s", 1)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [n.number for n in store.notifications("s", 0)] == list(range(1, 41))
+    assert store.delivery("s").count == 40
 
 
 def test_paging_is_stable_while_resources_are_created_and_deleted(store):

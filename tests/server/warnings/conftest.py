@@ -1,4 +1,43 @@
-"""The live server of the access tests: the institutions ``amparo init`` loads, profiles
-checked where claimed (``tests/server/access/conftest.py``)."""
+"""Fixtures of the early-warning tests: a live server whose store holds what ``amparo
+init`` loads for them (the institutions and the minimum service package), profiles
+checked where claimed, and ``drain``, a real outbox worker running early warning."""
 
-from tests.server.access.conftest import live  # noqa: F401 (the fixture)
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from server.config import Settings
+from server.loading import load_bundles, load_resources
+from server.plans import package_resources
+from server.synth import institutions_bundle
+from server.warnings.engine import EarlyWarning
+from server.worker import OutboxWorker
+from tests.conftest import GENERIC, LiveServer, serve
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[LiveServer]:
+    for server in serve(Settings(store=db_url, profiles=GENERIC)):
+        store = server.app.extensions["amparo"].store
+        load_resources(store, package_resources())
+        load_bundles(store, server.app.extensions["amparo"].settings, [institutions_bundle()])
+        yield server
+
+
+@pytest.fixture
+def drain(live: LiveServer) -> Iterator[Callable[[], None]]:
+    """Run a fresh early-warning consumer until the outbox is handled (a real worker on
+    the live server's store; its own consumer name, so it starts from the beginning)."""
+    amparo = live.app.extensions["amparo"]
+    worker = OutboxWorker(amparo.store, f"early-warning-{uuid.uuid4()}",
+                          EarlyWarning(amparo.repo))
+
+    def run() -> None:
+        while worker.run_once():
+            pass
+        assert worker.failures == 0
+    yield run
+    worker.stop()

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
-import pytest
 
 from server import clock
 from server.access import ANONYMOUS
@@ -35,22 +34,6 @@ def incident(patient: str, when: str) -> dict:
             "code": {"coding": [{"system": "https://fhir.amparo.cl/CodeSystem/observacion-vcm",
                                  "code": "incidente-violencia"}]},
             "subject": {"reference": patient}, "effectiveDateTime": when}
-
-
-@pytest.fixture
-def drain(live):
-    """Run a fresh early-warning consumer until the outbox is handled (a real worker on
-    the live server's store; its own consumer name, so it starts from the beginning)."""
-    amparo = live.app.extensions["amparo"]
-    worker = OutboxWorker(amparo.store, f"early-warning-{uuid.uuid4()}",
-                          EarlyWarning(amparo.repo))
-
-    def run() -> None:
-        while worker.run_once():
-            pass
-        assert worker.failures == 0
-    yield run
-    worker.stop()
 
 
 def alerts(live, patient: str) -> dict[str, list[dict]]:
