@@ -105,6 +105,16 @@ def _index(ours: list[Resource]) -> str:
         ["Código", "Recursos", "Tipo", "Expresión", "Descripción"],
         ([f"`{p['code']}`", ", ".join(p["base"]), p["type"], _code(p.get("expression", "")),
           _prose(p.get("description"))] for p in parameters))]
+    topics = ig.subscription_topics()
+    lines += [f"## Tópicos de suscripción ({len(topics)})", "",
+              "Suscripciones por tópico del Subscriptions R5 Backport IG: `Subscription."
+              "criteria` es la URL del tópico; los filtros, sus `canFilterBy`.", "",
+              *_table(
+                  ["Tópico", "Recurso", "Filtros", "Descripción"],
+                  ([f"{t['title']} (`{t['url']}`)",
+                    ", ".join(r["resource"] for r in t.get("resourceTrigger", [])),
+                    ", ".join(f"`{f['filterParameter']}`" for f in t.get("canFilterBy", [])),
+                    _sentence(t.get("description"))] for t in topics))]
     return _text(lines)
 
 

@@ -15,6 +15,9 @@ delivers, the others take over when it dies. Per subscription (``Delivery`` in t
   collect) and ``active`` again after the next success, or ``off`` when it has failed
   for ``off_after`` seconds.
 
+A notification that names records (``id-only``, ``full-resource``) discloses them to the
+subscriber's institution, so its delivery is audited like a read by that institution.
+
 A websocket subscription is not delivered here: its connections read the event log
 themselves (``websocket.py``), so its ``delivered`` just follows ``count``.
 
@@ -34,10 +37,11 @@ import orjson
 
 from server import clock
 from server.access import ANONYMOUS
+from server.audit import trail
 from server.repository import Write
 from server.store import Delivery, Lease, Store
 from server.subscriptions import endpoints
-from server.subscriptions.notification import bundle
+from server.subscriptions.notification import bundle, disclosure
 from server.subscriptions.subscription import Spec, spec
 from server.validation import validate
 from server.worker import LeasedLoop
@@ -92,32 +96,28 @@ class RestHookDelivery(LeasedLoop):
         if sub.status == "requested" or (sub.status == "error"
                                          and delivery.count <= delivery.delivered):
             # (in error with nothing to send, the handshake is the probe of the endpoint)
-            if self._post(sub, "handshake", [], delivery):
-                self._succeeded(lease, delivery, resource, sub, delivery.count)
-            else:
-                self._failed(lease, delivery, resource, sub)
-            return
-        if delivery.count > delivery.delivered:
+            kind, events, delivered = "handshake", [], delivery.count
+        elif delivery.count > delivery.delivered:
+            kind = "event-notification"
             events = self.store.notifications(sub.id, delivery.delivered, sub.max_count)
-            if self._post(sub, "event-notification", events, delivery):
-                self._succeeded(lease, delivery, resource, sub,
-                                events[-1].number if events else delivery.count)
-            else:
-                self._failed(lease, delivery, resource, sub)
+            delivered = events[-1].number if events else delivery.count
+        elif sub.heartbeat and delivery.due_us <= now:
+            kind, events, delivered = "heartbeat", [], delivery.delivered
+        else:
+            self._record(lease, replace(delivery, due_us=self._next(sub, now)))
             return
-        if sub.heartbeat and delivery.due_us <= now:
-            if self._post(sub, "heartbeat", [], delivery):
-                self._succeeded(lease, delivery, resource, sub, delivery.delivered)
-            else:
-                self._failed(lease, delivery, resource, sub)
-            return
-        self._record(lease, replace(delivery, due_us=self._next(sub, now)))
+        body = bundle(self.repo.gate, self.store, sub, kind, events, delivery, self.base)
+        if self._post(sub, kind, body):
+            self._succeeded(lease, delivery, resource, sub, delivered,
+                            disclosure(self.store, sub, body))
+        else:
+            self._failed(lease, delivery, resource, sub)
 
-    def _post(self, sub: Spec, kind: str, events: list, delivery: Delivery) -> bool:
+    def _post(self, sub: Spec, kind: str, body: dict) -> bool:
+        """POST one notification; whether the endpoint took it (a 2xx)."""
         if reason := endpoints.refusal(sub.endpoint or ""):
             log.warning("subscription %s: endpoint refused (%s)", sub.id, reason)
             return False
-        body = bundle(self.repo.gate, self.store, sub, kind, events, delivery, self.base)
         headers = {"Content-Type": sub.payload, **dict(sub.headers)}
         try:
             response = self.http.post(sub.endpoint, content=orjson.dumps(body),
@@ -132,12 +132,12 @@ class RestHookDelivery(LeasedLoop):
         return True
 
     def _succeeded(self, lease: Lease, delivery: Delivery, resource: dict, sub: Spec,
-                   delivered: int) -> None:
+                   delivered: int, audit: dict | None) -> None:
         now = clock.now()[1]
         state = replace(delivery, delivered=max(delivered, delivery.delivered),
                         failing_since_us=None, attempts=0, due_us=self._next(sub, now))
         status = "active" if sub.status in ("requested", "error") else None
-        self._record(lease, state, resource, status)
+        self._record(lease, state, resource, status, audit=audit)
 
     def _failed(self, lease: Lease, delivery: Delivery, resource: dict, sub: Spec) -> None:
         now = clock.now()[1]
@@ -155,20 +155,26 @@ class RestHookDelivery(LeasedLoop):
                      "El endpoint no confirmó la entrega; se reintenta." if status else None)
 
     def _record(self, lease: Lease, state: Delivery, resource: dict | None = None,
-                status: str | None = None, error: str | None = None) -> None:
-        """The new delivery state and, when it changes, the subscription's status, in one
-        unit of work that still holds the lease (fencing: a process that lost it writes
-        nothing)."""
+                status: str | None = None, error: str | None = None,
+                audit: dict | None = None) -> None:
+        """The new delivery state and, when it changes, the subscription's status (and the
+        AuditEvent of what a notification disclosed), in one unit of work that still
+        holds the lease (fencing: a process that lost it writes nothing)."""
         with self.store.unit_of_work() as uow:
             uow.ack(LEASE, 0, lease)
+            if audit is not None:
+                trail.append(uow, audit, clock.now())
             current = uow.delivery(state.subscription)
             if current is not None:  # events numbered meanwhile stay counted
                 state = replace(state, count=current.count)
-            uow.set_delivery(state)
             latest = uow.read("Subscription", state.subscription)
-            if status is not None and resource is not None and latest is not None \
-                    and latest.version == int(resource["meta"]["versionId"]):
-                # (changed meanwhile by its subscriber: the next round sees the change)
+            if resource is not None and latest is not None \
+                    and latest.version != int(resource["meta"]["versionId"]):
+                # changed meanwhile by its subscriber (asked again, switched off): its
+                # status stays as written and the next round looks at it at once
+                state, status = replace(state, due_us=0), None
+            uow.set_delivery(state)
+            if status is not None and resource is not None and latest is not None:
                 changed = {**resource, "status": status}
                 if error:
                     changed["error"] = error

@@ -10,6 +10,7 @@ through the consent model like on any request (``Spec.subscriber``): a record it
 read goes as a reference (``id-only``) or whole (``full-resource``, redacted where a
 permit says so); a record it may not read leaves the event with its number and time
 only, so the notification says that something happened and nothing about what or whom.
+A notification that names records discloses them: ``disclosure`` is its AuditEvent.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING
 import orjson
 
 from server import clock
-from server.access import Principal
+from server.access import Principal, survivor_of
 from server.api.versions import R4, check_servable
+from server.audit.events import Interaction, audit_event
 from server.errors import FhirError
 from server.store import Delivery, Notification, Store
 from server.subscriptions.subscription import Spec
@@ -72,6 +74,22 @@ def bundle(gate: AccessGate, reader: Store, sub: Spec, kind: str,
                            "response": {"status": "200"}} if bundle_type == "history"
                           else {"search": {"mode": "match"}})},
                       *entries]}
+
+
+def disclosure(store: Store, sub: Spec, notification: dict) -> dict | None:
+    """The AuditEvent of a notification that names records to its subscriber (None when
+    it names none): recorded like a read of those records by the subscriber's institution,
+    for its purpose (``client``: the subscription), about the survivor of the first."""
+    named = [e["request"]["url"] for e in notification["entry"][1:]]
+    if not named:
+        return None
+    type, id = named[0].split("/")[:2]
+    found = store.read(type, id) if type != "AuditEvent" else None
+    patient = survivor_of(orjson.loads(found.body)) if found and not found.deleted else None
+    return audit_event(Interaction("operation", tuple(named), patient),
+                       recorded=clock.now()[0], permitted=True,
+                       client_id=f"Subscription/{sub.id}", institution=sub.institution,
+                       purpose=sub.purpose, basis=("subscription",))
 
 
 def _shown(gate: AccessGate, reader: Store, principal: Principal, r4: bool,

@@ -68,11 +68,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.sync.server import Server, ServerConnection, serve
 
+from server import clock
 from server.access import Principal
+from server.audit import trail
 from server.auth.keys import ALGORITHM, KeyRing
 from server.auth.tokens import LEEWAY_S, InvalidToken, issuer_of
 from server.subscriptions.matching import COLLECTING
-from server.subscriptions.notification import bundle
+from server.subscriptions.notification import bundle, disclosure
 from server.subscriptions.subscription import Spec, spec
 
 if TYPE_CHECKING:
@@ -398,9 +400,13 @@ class WebsocketChannel:
                 events = self.store.notifications(id, stream.after, sub.max_count)
                 if not events:
                     break
-                frames.append(orjson.dumps(bundle(self.repo.gate, self.store, sub,
-                                                  "event-notification", events, delivery,
-                                                  stream.base)))
+                note = bundle(self.repo.gate, self.store, sub, "event-notification", events,
+                              delivery, stream.base)
+                if (audit := disclosure(self.store, sub, note)) is not None:
+                    with self.store.unit_of_work() as uow:  # audited before it leaves
+                        trail.append(uow, audit, clock.now())
+                        uow.commit()
+                frames.append(orjson.dumps(note))
                 stream.after = events[-1].number
                 stream.beat_at = now + sub.heartbeat if sub.heartbeat else None
             if sub.heartbeat and (stream.beat_at is None or now >= stream.beat_at):

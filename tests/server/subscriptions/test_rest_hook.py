@@ -118,6 +118,14 @@ def test_a_high_risk_assessment_reaches_the_subscriber(live, receiver, workers, 
     assert entry["fullUrl"] == f"{live.base}/{flag_ref}"
     if content == "id-only":
         assert "resource" not in entry
+        # the disclosure is audited like a read by the subscriber's institution
+        from tests.server.audit.test_recording import auditor
+        events = auditor(live).events(patient=her, agent=f"Organization/{WOMENS_CENTRE}")
+        told = [e for e in events if any(
+            a["who"].get("identifier", {}).get("value") == f"Subscription/{sub['id']}"
+            for a in e["agent"])]
+        assert len(told) == 1
+        assert {x["what"]["reference"] for x in told[0]["entity"]} >= {flag_ref, her}
     else:
         flag = entry["resource"]
         assert flag["code"]["coding"][0]["code"] == "riesgo-alto"
