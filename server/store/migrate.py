@@ -7,8 +7,9 @@ with each resource's current version. The target's highest seq tells where an ea
 run stopped, so an interrupted copy is resumed by running it again, never doubled.
 A target is accepted only when it is empty or holds an earlier copy of this source
 (its first and last versions are the source's versions at the same seq). At the end
-the outbox consumers' positions, the audit trail and the timers are copied and the counts
-compared: versions, and current resources in all and per type.
+the outbox consumers' positions, the audit trail, the timers and the subscriptions' event
+logs and delivery states are copied and the counts compared: versions, and current
+resources in all and per type.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def migrate(source: Store, target: Store, batch: int = 1000,
         target.outbox_ack(name, position)
     copy_audit_head(source, target)
     copy_timers(source, target)
+    copy_subscriptions(source, target)
     versions_count, resources, by_type = check_counts(source, target)
     return MigrationReport(copied, resumed_after, versions_count, resources, by_type,
                            consumers)
@@ -88,6 +90,25 @@ def copy_timers(source: Store, target: Store) -> None:
         for name, due_us in timers:
             uow.set_timer(name, due_us)
         uow.commit()
+
+
+def copy_subscriptions(source: Store, target: Store, batch: int = 1000) -> None:
+    """Copy each subscription's numbered events and where their delivery stands. Events
+    are numbered again on the target in the same order, from after those it already holds
+    (so a re-run adds none twice), which gives them the same numbers."""
+    for delivery in source.due_deliveries(_NEVER, limit=_NEVER):
+        id = delivery.subscription
+        held = target.delivery(id)
+        after = held.count if held is not None else 0
+        while events := source.notifications(id, after, batch):
+            with target.unit_of_work() as uow:
+                for event in events:
+                    uow.add_notification(id, event.topic, event.focus, event.at_us)
+                uow.commit()
+            after = events[-1].number
+        with target.unit_of_work() as uow:
+            uow.set_delivery(delivery)
+            uow.commit()
 
 
 _NEVER = 2**62  # an instant (µs) after every timer, and a limit above their number

@@ -341,3 +341,31 @@ def test_a_broken_trail_is_copied_as_it_is_not_mended(stores):
     migrate(source, target)
     assert trail(target) == trail(source)
     assert verify(target) == verify(source) and verify(target).reason == MISSING
+
+
+# -- subscriptions ------------------------------------------------------------------------
+
+def test_each_subscriptions_events_and_delivery_state_are_copied(stores):
+    from dataclasses import replace
+
+    from server.store.migrate import copy_subscriptions
+
+    source, target = stores("source"), stores("target")
+    topic = "https://fhir.amparo.cl/SubscriptionTopic/riesgo-alto"
+    with source.unit_of_work() as uow:
+        for n in range(5):
+            uow.add_notification("a", topic, f"Flag/{n}/_history/1", 1000 + n)
+        uow.add_notification("b", topic, "Flag/x/_history/2", 2000)
+        uow.set_delivery(replace(uow.delivery("a"), delivered=3, due_us=77,
+                                 failing_since_us=50, attempts=2))
+        uow.commit()
+    migrate(source, target)
+    for id in ("a", "b"):
+        assert target.delivery(id) == source.delivery(id)
+        assert target.notifications(id, 0) == source.notifications(id, 0)
+    with source.unit_of_work() as uow:  # one more event: a second run copies it alone
+        uow.add_notification("a", topic, "Flag/5/_history/1", 1005)
+        uow.commit()
+    copy_subscriptions(source, target)
+    assert [e.number for e in target.notifications("a", 0)] == [1, 2, 3, 4, 5, 6]
+    assert target.delivery("a") == source.delivery("a")
