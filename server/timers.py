@@ -6,8 +6,10 @@ work of the write that makes the work due, so that it commits with it. Names are
 
 - ``access-keys:Patient/<id>``: a period of one of her Consents starts or ends, so the
   access keys of her record are computed again (``server/access.py``);
-- ``early-warning:Patient/<id>``: a referral of hers falls due, so her alerts are
-  reconciled again (``server/warnings/engine.py``; started by ``server/wsgi.py``).
+- ``early-warning:Patient/<id>``: a time-based rule of hers may change its mind (a
+  referral falls due, her assessment needs redoing, a protection measure ends, a
+  high-risk woman's silence reaches its days), so her alerts are reconciled again
+  (``server/warnings/engine.py``; started by ``server/wsgi.py``).
 
 Every server process runs one ``TimerWorker``; a lease (``timers``) decides which of them
 fires the timers. A timer fires once its instant has passed: in one unit of work the

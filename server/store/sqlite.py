@@ -335,11 +335,20 @@ class SqliteStore(_SqliteReads, Store):
 
     # -- leases (sqlite_lease.py) ------------------------------------------------------
 
+    # Through a unit of work: the group committer's queue hands the write lock over in
+    # turn, where a lone autocommit statement would wait in SQLite's busy handler and lose
+    # to every group under write load (renewals starved, the holder's work stalled).
+
     def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> Lease | None:
-        return sqlite_lease.acquire(self._conn(), name, owner, ttl_seconds)
+        with self.unit_of_work() as uow:
+            lease = sqlite_lease.acquire(uow.conn, name, owner, ttl_seconds)
+            uow.commit()
+        return lease
 
     def release_lease(self, lease: Lease) -> None:
-        sqlite_lease.release(self._conn(), lease)
+        with self.unit_of_work() as uow:
+            sqlite_lease.release(uow.conn, lease)
+            uow.commit()
 
     # -- the auth registry (sqlite_auth.py) --------------------------------------------
 

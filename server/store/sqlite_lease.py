@@ -38,14 +38,12 @@ _ACK = ("INSERT INTO outbox_consumer (name, position) VALUES (?, ?) ON CONFLICT 
 
 def acquire(conn: sqlite3.Connection, name: str, owner: str,
             ttl_seconds: float) -> Lease | None:
-    """Take or renew lease ``name`` (one statement, in autocommit); None if held by
-    another owner and unexpired."""
+    """Take or renew lease ``name`` (one statement, in the caller's unit of work); None
+    if held by another owner and unexpired."""
     if not owner:
         raise ValueError("a lease needs a non-empty owner")
     _, now = clock.now()
     expires = now + int(ttl_seconds * 1_000_000)
-    # fetchall, not fetchone: the statement must run to completion to commit and let go
-    # of the write lock.
     rows = conn.execute(_ACQUIRE, {"name": name, "owner": owner, "expires": expires,
                                    "now": now}).fetchall()
     if not rows:

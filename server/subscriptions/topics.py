@@ -11,6 +11,7 @@ means.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -30,17 +31,17 @@ REFERRAL_ASSIGNED = BASE + "derivacion-asignada"
 class Trigger:
     resource: str
     interactions: frozenset[str]
-    criteria: str | None
+    #: the FHIRPath criterion, compiled once (parsing it costs milliseconds per event)
+    criteria: Callable[[dict, dict], list] | None
 
     def fires(self, interaction: str, current: dict | None, previous: dict | None) -> bool:
         """Whether this change is an event of the topic."""
         if interaction not in self.interactions:
             return False
-        if not self.criteria:
+        if self.criteria is None:
             return True
-        result = fhirpathpy.evaluate(current or {}, self.criteria,
-                                     {"current": current, "previous": previous})
-        return result == [True]
+        return self.criteria(current or {}, {"current": current, "previous": previous}) \
+            == [True]
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _topic(resource: dict) -> Topic:
     triggers = tuple(
         Trigger(t["resource"], frozenset(t.get("supportedInteraction") or
                                          ("create", "update", "delete")),
-                t.get("fhirPathCriteria"))
+                fhirpathpy.compile(t["fhirPathCriteria"]) if t.get("fhirPathCriteria")
+                else None)
         for t in resource.get("resourceTrigger") or [])
     filters = {f["filterParameter"]: (f["resource"], _code(f["filterDefinition"]))
                for f in resource.get("canFilterBy") or []}
