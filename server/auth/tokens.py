@@ -78,22 +78,7 @@ class Verifier:
         return principal
 
     def _verify(self, token: str, base: str) -> tuple[Principal, int]:
-        if len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
-            raise InvalidToken("the access token is not a signed JWT")
-        try:
-            header = jws.extract_compact(token.encode("ascii")).headers()
-        except (JoseError, ValueError, UnicodeError):
-            raise InvalidToken("the access token is not a signed JWT") from None
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(f"access tokens are signed with {ALGORITHM}")
-        kid = header.get("kid")
-        key = self.ring.verifying_key(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise InvalidToken("the access token was not signed by a key of this server")
-        try:
-            claims = jwt.decode(token, key, algorithms=[ALGORITHM]).claims
-        except (JoseError, ValueError):
-            raise InvalidToken("the access token's signature is not valid") from None
+        claims = signed_claims(self.ring, token, "access token")
         registry = jwt.JWTClaimsRegistry(
             leeway=LEEWAY_S,
             iss={"essential": True, "value": issuer_of(base)},
@@ -114,6 +99,30 @@ class Verifier:
             purpose=claims["purpose_of_use"], scopes=frozenset(str(claims["scope"]).split()),
             justification=claims.get("justification"), token_id=claims.get("jti"))
         return principal, int(claims["exp"])
+
+
+def signed_claims(ring: KeyRing, token: str, what: str, typ: str | None = None) -> dict:
+    """The claims of ``token`` (a ``what``: "access token") once it is a compact JWS signed
+    with a key of ``ring`` (and its header's ``typ`` is ``typ``, if given); InvalidToken
+    otherwise, its message never holding the token. The claims are not checked yet."""
+    if len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise InvalidToken(f"the {what} is not a signed JWT")
+    try:
+        header = jws.extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, UnicodeError):
+        raise InvalidToken(f"the {what} is not a signed JWT") from None
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken(f"{what}s are signed with {ALGORITHM}")
+    if typ is not None and header.get("typ") != typ:
+        raise InvalidToken(f"not a {what}")
+    kid = header.get("kid")
+    key = ring.verifying_key(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidToken(f"the {what} was not signed by a key of this server")
+    try:
+        return jwt.decode(token, key, algorithms=[ALGORITHM]).claims
+    except (JoseError, ValueError):
+        raise InvalidToken(f"the {what}'s signature is not valid") from None
 
 
 def _claim_problem(error: JoseError) -> str:

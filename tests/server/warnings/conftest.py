@@ -9,26 +9,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from server.config import Settings
-from server.loading import load_bundles, load_resources
-from server.plans import package_resources
-from server.synth import institutions_bundle
 from server.warnings.engine import EarlyWarning
 from server.worker import OutboxWorker
-from tests.conftest import GENERIC, LiveServer, serve
+from tests.conftest import LiveServer
+from tests.server.plans.conftest import live  # noqa: F401 (the same live server)
 
 
 @pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    for server in serve(Settings(store=db_url, profiles=GENERIC)):
-        store = server.app.extensions["amparo"].store
-        load_resources(store, package_resources())
-        load_bundles(store, server.app.extensions["amparo"].settings, [institutions_bundle()])
-        yield server
-
-
-@pytest.fixture
-def drain(live: LiveServer) -> Iterator[Callable[[], None]]:
+def drain(live: LiveServer) -> Iterator[Callable[[], None]]:  # noqa: F811
     """Run a fresh early-warning consumer until the outbox is handled (a real worker on
     the live server's store; its own consumer name, so it starts from the beginning)."""
     amparo = live.app.extensions["amparo"]
