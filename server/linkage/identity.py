@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from mappings.run import is_valid
+from mappings.run import normalize as normal_run
 from server.search.values import normalize
-from server.synth.run import is_valid
-from server.synth.run import normalize as normal_run
 
 RUN_SYSTEM = "http://regcivil.cl/Validacion/RUN"
 UNVERIFIED_RUN_SYSTEM = "https://fhir.amparo.cl/sid/run-no-verificado"

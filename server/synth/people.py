@@ -15,7 +15,8 @@ from datetime import date, timedelta
 
 from faker import Faker
 
-from . import run
+from mappings import run
+
 from .ids import rng as world_rng
 from .terms import Terms
 

@@ -4,7 +4,7 @@ reads, like ``rules.py``.
 An incident (the guide's ViolenceIncident) names its aggressor in ``focus``: an Aggressor
 (RelatedPerson), one record per woman he hurt (``RelatedPerson.patient`` is 1..1). Two
 aggressor records are **the same man** when they are the same record, or share a certain
-identifier: a valid RUN (in normal form, ``server/synth/run.py``) or any other identifier
+identifier: a valid RUN (in normal form, ``mappings/run.py``) or any other identifier
 (system and value as written), never an unverified RUN (``run-no-verificado``, which the
 guide keeps for probabilistic linkage only). The test is one hop: two records that only
 share a third record's identifiers are not matched.
@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.synth.run import is_valid
-from server.synth.run import normalize as normal_run
+from mappings.run import is_valid
+from mappings.run import normalize as normal_run
 from server.warnings.config import Rules
 from server.warnings.rules import Finding, Incident, day, instant
 

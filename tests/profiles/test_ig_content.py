@@ -17,11 +17,11 @@ from fhirpathpy.models import models
 
 import profiles.ig as ig
 import terminology
+from mappings import run
 from profiles import validate_structure
 from profiles.r4b import element_types
 from server.search.definitions import SearchParam
 from server.search.extract import compile_plan, extract
-from server.synth import run
 from tests.conftest import SHARED
 
 R4 = models["r4"]

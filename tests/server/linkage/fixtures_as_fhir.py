@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo
 import hl7
 
 import terminology
+from mappings.run import is_valid
+from mappings.run import normalize as normal_run
 from server.linkage.identity import (
     COMUNA_EXTENSION,
     COMUNA_SYSTEM,
@@ -42,8 +44,6 @@ from server.linkage.identity import (
     STATED_AGE,
     UNVERIFIED_RUN_SYSTEM,
 )
-from server.synth.run import is_valid
-from server.synth.run import normalize as normal_run
 from tests.conftest import SHARED
 
 FIXTURES = SHARED / "fixtures" / "institutions"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from server.synth.run import format_run
+from mappings.run import format_run
 from tests.server.access.institutions import HOTLINE, POLICE, WOMENS_CENTRE, Institution
 from tests.server.linkage.test_compare import LA_FLORIDA, patient
 

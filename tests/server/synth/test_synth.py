@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 import server.synth
 import terminology
+from mappings.run import check_digit, format_run, is_valid, normalize
 from server.referrals.config import load_transitions
 from server.synth import (
     institutions_bundle,
@@ -30,7 +31,6 @@ from server.synth import (
 from server.synth import pathways as tables
 from server.synth.clock import offset
 from server.synth.ids import urn
-from server.synth.run import check_digit, format_run, is_valid, normalize
 
 RUN = "http://regcivil.cl/Validacion/RUN"
 OURS = "https://fhir.amparo.cl/CodeSystem/"
