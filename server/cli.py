@@ -58,6 +58,65 @@ def serve(host: str, port: int, store: str | None, workers: int | None, threads:
 
 
 @main.command()
+@click.option("--mapping", "name", default=None, metavar="NAME",
+              help="the mapping of mappings/ to read FILE with (amparo ingest --list)")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="map and check every record, store nothing")
+@click.option("--report", "report_file", default=None, type=click.Path(dir_okay=False),
+              help="write every record's outcome and reasons: .csv, or .json (an "
+                   "OperationOutcome)")
+@click.option("--extracted", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="the file's extraction date (events later than it are rejected; "
+                   "default: today)")
+@click.option("--list", "list_only", is_flag=True, help="name the mappings and stop")
+@click.option("--store", default=None, help=STORE_HELP)
+def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str | None,
+           extracted, list_only: bool, store: str | None) -> None:
+    """Map an institution's export FILE to FHIR and store it, one transaction per record
+    (bad records are rejected one by one with the reason; re-running a file adds nothing
+    twice)."""
+    import mappings
+    from server import ingest as ingestion
+    from server.ingest_report import write_report
+    from server.store import open_store
+
+    if list_only:
+        for known in mappings.names():
+            click.echo(f"{known}\t{mappings.load(known)['title']}")
+        return
+    if not name or not file:
+        _fail("ingest needs --mapping NAME and FILE (or --list)")
+    try:
+        mapping = mappings.load(name)
+    except KeyError:
+        _fail(f"no mapping {name!r}; amparo ingest --list names them")
+    except mappings.MappingError as exc:
+        _fail(f"the mapping is not valid: {exc}")
+    settings = _settings(store)
+    data = Path(file).read_bytes()
+    database = open_store(settings.store)
+    try:
+        database.init()
+        with click.progressbar(length=max(data.count(b"\n"), 1), label=Path(file).name,
+                               file=sys.stderr) as bar:
+            summary = ingestion.ingest(database, settings, mapping, data, Path(file).name,
+                                       dry_run=dry_run,
+                                       extracted=extracted.date() if extracted else None,
+                                       progress=lambda result: bar.update(1))
+    except mappings.Unreadable as exc:
+        _fail(f"{file}: {exc}")
+    finally:
+        database.close()
+    if report_file:
+        write_report(summary, Path(report_file))
+    click.echo(json.dumps({"mapping": name, "file": Path(file).name, "dryRun": dry_run,
+                           "records": len(summary.results), **summary.counts,
+                           "warnings": sum(len([i for i in r.issues if i.severity == "warning"])
+                                           for r in summary.results)},
+                          ensure_ascii=False))
+
+
+@main.command()
 @click.option("--store", default=None, help=STORE_HELP)
 def init(store: str | None) -> None:
     """Create schema and indexes; load the conformance resources (profiles, terminology,

@@ -17,6 +17,9 @@ SECOND_SURNAME = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/Segundo
 COMUNA_EXTENSION = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/ComunasCl"
 COMUNA_SYSTEM = "https://hl7chile.cl/fhir/ig/clcore/CodeSystem/CSCodComunasCL"
 STATED_AGE = "https://fhir.amparo.cl/StructureDefinition/ext-edad-declarada"
+#: Identifier systems of an ingested record's key (``mappings/``): it finds the record again
+#: when the file is ingested twice, and says nothing of who she is.
+SOURCE_RECORDS = "https://fhir.amparo.cl/sid/registro/"
 
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -43,8 +46,9 @@ def identity(patient: dict[str, Any]) -> Identity:
     runs, unverified, documents = set(), set(), set()
     for identifier in patient.get("identifier") or []:
         system, value = identifier.get("system"), identifier.get("value")
-        if not isinstance(system, str) or not isinstance(value, str) or not value.strip():
-            continue
+        if not isinstance(system, str) or not isinstance(value, str) or not value.strip() \
+                or system.startswith(SOURCE_RECORDS):
+            continue  # (a source's record key names the record, not the woman)
         if system in (RUN_SYSTEM, UNVERIFIED_RUN_SYSTEM):
             try:
                 run = normal_run(value)

@@ -1,0 +1,129 @@
+"""Reading an export file into records, with well-kept parsers: ``csv`` (RFC 4180 quoting,
+line breaks inside quoted cells), ``json`` and python-hl7 (HL7 v2 messages).
+
+A ``Record`` is one row, array item or message: its 1-based ``position`` as the source
+counts it, its ``content`` as the source wrote it (two records with the same key and the
+same content are a duplicate) and ``get(path)``, a field's text by its path: a CSV
+column name, a dotted JSON path (``victima.run``), or a python-hl7 accessor
+(``PID.F5.R1.C1``; ``DG1[*].F3.R1.C1`` gives every DG1's, comma-separated).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import hl7
+
+
+@dataclass(frozen=True)
+class Record:
+    position: int
+    content: str
+    get: Callable[[str], str | None]
+
+
+class Unreadable(ValueError):
+    """The file is not what the mapping's reader expects (not a record-level problem)."""
+
+
+def read(reader: dict, data: bytes) -> Iterator[Record]:
+    kind = reader["format"]
+    try:
+        text = data.decode(reader.get("encoding", "utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"the file is not {reader.get('encoding', 'utf-8')}: {exc.reason}") \
+            from None
+    if kind == "csv":
+        return _csv(text, reader.get("delimiter", ","))
+    if kind == "json":
+        return _json(text)
+    if kind == "hl7v2":
+        return _hl7(text)
+    raise Unreadable(f"unknown reader format {kind!r}")
+
+
+def _csv(text: str, delimiter: str) -> Iterator[Record]:
+    rows = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for position, row in enumerate(rows, 1):
+        content = "\x1f".join(f"{k}={v}" for k, v in row.items())
+        yield Record(position, content, lambda path, row=row: row.get(path))
+
+
+def _json(text: str) -> Iterator[Record]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"the file is not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(items, list):
+        raise Unreadable("the file is not a JSON array of records")
+    for position, item in enumerate(items, 1):
+        content = json.dumps(item, sort_keys=True, ensure_ascii=False)
+        yield Record(position, content, lambda path, item=item: _dotted(item, path))
+
+
+def _dotted(item: object, path: str) -> str | None:
+    value = item
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    if value is None or isinstance(value, (dict, list)):
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _hl7(text: str) -> Iterator[Record]:
+    for position, raw in enumerate(hl7.split_file(text), 1):
+        try:
+            message = hl7.parse(raw)
+        except Exception:  # noqa: BLE001 - python-hl7 raises several kinds for bad input
+            yield Record(position, raw, lambda path: None)
+            continue
+        yield Record(position, raw, lambda path, message=message: _segment_field(message, path))
+
+
+def _segment_field(message: hl7.Message, path: str) -> str | None:
+    segment, _, rest = path.partition(".")
+    if segment.endswith("[*]"):
+        values = [_accessor(s, rest) for s in _segments(message, segment[:-3])]
+        return ",".join(v for v in values if v) or None
+    found = _segments(message, segment)
+    if not found:
+        return None
+    return _accessor(found[0], rest) if rest else str(found[0])
+
+
+def _segments(message: hl7.Message, name: str) -> list:
+    try:
+        return list(message.segments(name))
+    except KeyError:
+        return []
+
+
+def _accessor(segment: object, rest: str) -> str | None:
+    try:
+        value = segment.extract_field(1, *_indexes(rest))
+    except (IndexError, KeyError, ValueError, TypeError):
+        return None
+    return value or None
+
+
+def _indexes(rest: str) -> tuple[int, int, int, int]:
+    """``F5.R1.C1`` -> python-hl7's (field, repeat, component, sub-component)."""
+    field = repeat = component = sub = 1
+    for part in rest.split("."):
+        number = int(part[1:])
+        match part[0]:
+            case "F":
+                field = number
+            case "R":
+                repeat = number
+            case "C":
+                component = number
+            case "S":
+                sub = number
+    return field, repeat, component, sub

@@ -1,0 +1,111 @@
+"""Ingesting an institution's export file (``amparo ingest``) with a mapping of
+``mappings/``: each ingested record's transaction goes through the same route table as
+an HTTP request (``dispatch``), as that institution (its author tag, its consent view),
+so it is validated, linked, indexed and audited exactly like data a partner system sends.
+
+One record is one transaction: a record that fails (a profile it breaks, a conflict)
+is rejected alone with the server's reason and nothing of it is stored; the others are
+committed. A crash mid-file leaves every record either whole or absent, and since ids
+derive from the records' keys, running the same file again writes nothing new for the
+records already in and completes the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import orjson
+
+import mappings
+from mappings.engine import INGESTED, REJECTED, Issue, Result
+from server import errors
+from server.access import AccessGate, Principal
+from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
+from server.api.router import Context, FhirRequest, dispatch
+from server.config import Settings
+from server.repository import Repository
+from server.store import Store
+
+#: The purpose an institution's own load is made for (its consent view for linkage).
+PURPOSE = "COC"
+INTERNAL_BASE = "urn:amparo:local"
+
+
+@dataclass
+class Summary:
+    """What a run did: outcomes counted, and every record's result (for the report)."""
+
+    mapping: str
+    source: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(mappings.OUTCOMES, 0))
+    results: list[Result] = field(default_factory=list)
+
+    def add(self, result: Result) -> None:
+        self.counts[result.outcome] += 1
+        self.results.append(result)
+
+
+def principal_of(mapping: dict) -> Principal:
+    """The institution the file comes from, as it writes: its own records, read through
+    its consent view (a survivor it may not see is not found, as for its HTTP calls)."""
+    return Principal(client_id=f"ingest:{mapping['name']}",
+                     institution=f"Organization/{mapping['institution']}", purpose=PURPOSE,
+                     scopes=frozenset({"system/*.cruds"}))
+
+
+def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source: str,
+           dry_run: bool = False, extracted: date | None = None,
+           progress: Callable[[Result], None] | None = None) -> Summary:
+    """Run ``mapping`` over ``data`` and store what it ingests (nothing with ``dry_run``)."""
+    ctx = Context(Repository(store, AccessGate(store), settings.profiles), settings,
+                  principal_of(mapping), settings.base_url or INTERNAL_BASE)
+    summary = Summary(mapping["name"], source)
+    for result in records(mapping, data, source, extracted):
+        if result.bundle is not None and not dry_run:
+            result = _store(ctx, store, result)
+        summary.add(result)
+        if progress is not None:
+            progress(result)
+    return summary
+
+
+def records(mapping: dict, data: bytes, source: str, extracted: date | None
+            ) -> Iterator[Result]:
+    yield from mappings.run(mapping, data, source, extracted)
+
+
+def _store(ctx: Context, store: Store, result: Result) -> Result:
+    bundle = result.bundle
+    _keep_recorded(store, bundle)
+    try:
+        response = dispatch(ctx, FhirRequest("POST", "", parsed=bundle,
+                                             headers={"prefer": "return=minimal"}))
+    except errors.FhirError as exc:
+        return Result(result.position, result.key, REJECTED,
+                      [*result.issues, Issue("registro", _diagnostics(exc), "error")])
+    if response.status >= 400:
+        return Result(result.position, result.key, REJECTED, [
+            *result.issues, Issue("registro", f"el servidor respondió {response.status}",
+                                  "error")])
+    return result
+
+
+def _keep_recorded(store: Store, bundle: dict) -> None:
+    """Re-ingesting a record keeps its Provenance's ``recorded`` (the first load's), so
+    that nothing changes and no new version is written."""
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Provenance":
+            found = store.read("Provenance", resource["id"])
+            if found is not None and not found.deleted:
+                resource["recorded"] = orjson.loads(found.body)["recorded"]
+
+
+def _diagnostics(error: errors.FhirError) -> str:
+    return "; ".join(i.diagnostics for i in error.issues if i.diagnostics)[:500] or str(error)
+
+
+def ingested(summary: Summary) -> int:
+    return summary.counts[INGESTED]
