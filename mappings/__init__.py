@@ -18,12 +18,12 @@ from importlib import resources
 import jsonschema
 
 from mappings import templates
-from mappings.engine import OUTCOMES, Issue, Result, run
+from mappings.engine import OUTCOMES, Issue, Result, convert
 from mappings.readers import Unreadable
 from mappings.values import CONVERSIONS
 
-__all__ = ["OUTCOMES", "Issue", "MappingError", "Result", "Unreadable", "load", "names",
-           "run"]
+__all__ = ["OUTCOMES", "Issue", "MappingError", "Result", "Unreadable", "convert", "load",
+           "names"]
 
 
 class MappingError(ValueError):
@@ -68,16 +68,16 @@ def check(mapping: dict) -> None:
         if spec.get("type", "text") not in CONVERSIONS:
             raise MappingError(f"{mapping['name']}: unknown type {spec['type']!r}")
     expressions = [rules[k] for k in ("inScope", "identified") if k in rules]
+    expressions += [mapping["recordInstitution"]] if "recordInstitution" in mapping else []
     for resource in mapping["resources"]:
         expressions += [v for k, v in resource.items() if k in ("$when",)]
         expressions += _expressions(resource["resource"]) + _expressions(
             resource.get("conditional", ""))
     for expression in expressions:
         try:
-            templates.compiled(expression)
-        except Exception as exc:  # noqa: BLE001 - fhirpathpy's parser raises several kinds
-            raise MappingError(f"{mapping['name']}: FHIRPath {expression!r}: "
-                               f"{type(exc).__name__}") from None
+            templates.check_syntax(expression.strip())
+        except SyntaxError as exc:
+            raise MappingError(f"{mapping['name']}: FHIRPath {expression!r}: {exc}") from None
 
 
 def _expressions(template: object) -> list[str]:

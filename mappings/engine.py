@@ -14,7 +14,10 @@ For each record (``readers.py``), in order:
 3. the resources of the mapping (``templates.py``) whose ``$when`` holds, with ids derived
    from the mapping, the record's key and the resource's name (uuid5), so ingesting the
    same file again writes the same resources (unchanged: no new version), and a
-   Provenance naming the institution, the file, the record and the mapping's version.
+   Provenance naming the institution, the file, the record and the mapping's version
+   (``recordInstitution``, a FHIRPath giving an Organization id or reference: the
+   record's own institution in a feed of several, e.g. each hospital's; ``%institution``
+   too).
 
 The survivor is created with a conditional create on her source identifier (the
 server makes one on her RUN or document too), so a woman the platform already knows is
@@ -65,7 +68,7 @@ class Result:
                          if i.severity == "error")
 
 
-def run(mapping: dict, data: bytes, source: str, extracted: date | None = None,
+def convert(mapping: dict, data: bytes, source: str, extracted: date | None = None,
         now: datetime | None = None) -> Iterator[Result]:
     """Every record of ``data`` (the file named ``source``) through ``mapping``. Event
     dates later than ``extracted`` (else than ``now``) reject their record."""
@@ -77,7 +80,7 @@ def run(mapping: dict, data: bytes, source: str, extracted: date | None = None,
 
 def one(mapping: dict, record: Record, source: str, limit: date,
         seen: dict[str, str]) -> Result:
-    fields, issues = convert(mapping, record)
+    fields, issues = fields_of(mapping, record)
     key = fields.get(mapping["key"])
     key = str(key) if key is not None else None
     if key is not None and seen.get(key) == record.content:
@@ -101,16 +104,24 @@ def one(mapping: dict, record: Record, source: str, limit: date,
     identified = "identified" not in rules or templates.holds(rules["identified"], fields,
                                                               variables)
     variables["identified"] = identified
+    if "recordInstitution" in mapping:  # a feed of several institutions: the record's own
+        own = templates.evaluate(mapping["recordInstitution"], fields, variables)
+        if own:  # an Organization id, or a reference (``%<name>`` of a resource made here)
+            variables["institution"] = own[0] if ":" in own[0] or "/" in own[0] \
+                else f"Organization/{own[0]}"
     bundle = transaction(mapping, fields, variables, source, record.position)
     return Result(record.position, key, INGESTED if identified else CONTACT, issues, bundle)
 
 
-def convert(mapping: dict, record: Record) -> tuple[dict[str, Any], list[Issue]]:
+def fields_of(mapping: dict, record: Record) -> tuple[dict[str, Any], list[Issue]]:
     """The record's fields as the mapping converts them, and the problems found."""
     fields: dict[str, Any] = {}
     issues: list[Issue] = []
     required = set(mapping.get("outcome", {}).get("required", []))
     for name, spec in mapping["fields"].items():
+        only = spec.get("onlyIf")  # read only when another column says so (a RUN column)
+        if only and (record.get(only["path"]) or "").strip() not in only["in"]:
+            continue
         paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
         value, problem = CONVERSIONS[spec.get("type", "text")](
             [record.get(p) for p in paths], spec)

@@ -22,10 +22,34 @@ from functools import cache
 from typing import Any
 
 import fhirpathpy
+from antlr4 import CommonTokenStream, InputStream, Token
+from antlr4.error.ErrorListener import ErrorListener
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 EXPRESSION = re.compile(r"\{\{(.+?)\}\}")
 _WHOLE = re.compile(r"^\{\{(.+)\}\}$", re.S)
 _EMPTY = object()
+
+
+class _Strict(ErrorListener):
+    def syntaxError(self, recognizer, offending, line, column, msg, e):  # noqa: N802, ANN001
+        raise SyntaxError(f"columna {column}: {msg}")
+
+
+def check_syntax(expression: str) -> None:
+    """SyntaxError unless ``expression`` is FHIRPath: fhirpathpy's own parser recovers
+    from syntax errors (``a = = b`` evaluates), so a mapping is checked with the same
+    grammar and a listener that does not."""
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(_Strict())
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(_Strict())
+    parser.expression()
+    if parser.getCurrentToken().type != Token.EOF:
+        raise SyntaxError("texto sobrante al final")
 
 
 @cache

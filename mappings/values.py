@@ -81,9 +81,10 @@ def run(values: Sequence[str | None], spec: dict) -> Converted:
         else (values[0] or "").strip()
     if not raw:
         return None, None
-    normal = runs.normalize(raw)
-    if normal is None:
-        return None, "el RUN no tiene la forma de un RUN"
+    try:
+        normal = runs.normalize(raw)
+    except ValueError:
+        return None, f"«{raw[:20]}» no tiene la forma de un RUN"
     if not runs.is_valid(normal):
         return {"value": normal, "valid": False}, \
             f"el RUN {normal} tiene un dígito verificador inválido: se guarda como no verificado"
@@ -103,8 +104,13 @@ def phone(values: Sequence[str | None], spec: dict) -> Converted:
 
 
 def date(values: Sequence[str | None], spec: dict) -> Converted:
-    """A date as ``spec["format"]`` (strptime) says, as FHIR's ``YYYY-MM-DD``."""
+    """A date as ``spec["format"]`` (strptime) says, as FHIR's ``YYYY-MM-DD``; with
+    ``notFuture``, one later than today (a typo: a birth date in 2096) is dropped with a
+    warning."""
     moment, problem = _parse(values, spec)
+    if moment and spec.get("notFuture") and moment.date() > datetime.now(
+            ZoneInfo(spec.get("zone", "America/Santiago"))).date():
+        return None, f"la fecha {moment.date().isoformat()} es futura: se descarta"
     return (moment.date().isoformat() if moment else None), problem
 
 
@@ -139,13 +145,18 @@ def _formats(spec: dict) -> list[str]:
 def code(values: Sequence[str | None], spec: dict) -> Converted:
     """Each code (``split``: several in one cell) translated by ``spec["conceptMap"]`` to
     the platform's Coding; a code the map does not know is a warning and left out, one of
-    ``spec["empty"]`` (``NO_INFORMA``) is no value."""
+    ``spec["empty"]`` (``NO_INFORMA``) is no value; with ``upper``, codes are upper-cased
+    before translating (``Chilena`` for a map written ``CHILENA``); with
+    ``ignoreUnmapped``, codes the map does not know are left out silently (a list where
+    most codes are not for this map: a visit's CIE-10 diagnoses)."""
     raw = values[0] or ""
     items = [c.strip() for c in raw.split(spec["split"])] if spec.get("split") else [raw.strip()]
     found, unknown = [], []
     for item in (i for i in items if i and i not in spec.get("empty", ())):
-        coding = translate(spec["conceptMap"], item)
+        coding = translate(spec["conceptMap"], item.upper() if spec.get("upper") else item)
         (found.append(coding) if coding else unknown.append(item))
+    if spec.get("ignoreUnmapped"):
+        unknown = []
     problem = f"código desconocido: {', '.join(u[:30] for u in unknown)}" if unknown else None
     if spec.get("split"):
         return (found or None), problem
@@ -181,7 +192,8 @@ def _source_system(concept_map: str) -> str | None:
 def comuna(values: Sequence[str | None], spec: dict) -> Converted:
     """The comuna (``{"code": CUT, "display": name}``) from its code (Excel may have
     dropped a leading zero) or, failing that, its name; neither: a warning (the address
-    keeps no comuna)."""
+    keeps no comuna). With ``codeExpected`` (a source that always sends the CUT), a
+    comuna found by its name alone is kept with a warning."""
     codes, names = _by_code(), _by_name()
     raw_code = (values[0] or "").strip()
     if raw_code.isdigit() and raw_code.zfill(5) in codes:
@@ -189,7 +201,10 @@ def comuna(values: Sequence[str | None], spec: dict) -> Converted:
     raw_name = (values[1] if len(values) > 1 else "") or ""
     key = _fold(raw_name)
     if key in names:
-        return {"code": names[key], "display": codes[names[key]]}, None
+        missing = spec.get("codeExpected") and not raw_code  # the source left its CUT out
+        return {"code": names[key], "display": codes[names[key]]}, \
+            f"sin código CUT: la comuna se identificó por su nombre «{raw_name.strip()[:40]}»" \
+            if missing else None
     if raw_code or raw_name.strip():
         return None, f"la comuna «{(raw_name or raw_code).strip()[:40]}» no es una comuna " \
                      "(sin código CUT)"
@@ -229,9 +244,21 @@ def raw(values: Sequence[str | None], spec: dict) -> Converted:
     return (values[0] if values[0] not in (None, "") else None), None
 
 
+def lookup(values: Sequence[str | None], spec: dict) -> Converted:
+    """The entry of ``spec["table"]`` (any JSON value) for the trimmed text: a small
+    table that belongs to one source (its hospitals' codes, its units); a text the table
+    does not have is a warning and no value."""
+    value = (values[0] or "").strip()
+    if not value:
+        return None, None
+    if value not in spec.get("table", {}):
+        return None, f"«{value[:30]}» no está en la tabla del mapeo"
+    return spec["table"][value], None
+
+
 CONVERSIONS: dict[str, Callable[[Sequence[str | None], dict], Converted]] = {
     "raw": raw, "text": text, "name": name, "words": words, "surnames": surnames,
     "integer": integer, "run": run, "phone": phone, "date": date, "datetime": datetime_,
     "code": code,
-    "comuna": comuna, "boolean": boolean,
+    "comuna": comuna, "boolean": boolean, "lookup": lookup,
 }

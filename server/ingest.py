@@ -73,7 +73,7 @@ def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source:
 
 def records(mapping: dict, data: bytes, source: str, extracted: date | None
             ) -> Iterator[Result]:
-    yield from mappings.run(mapping, data, source, extracted)
+    yield from mappings.convert(mapping, data, source, extracted)
 
 
 def _store(ctx: Context, store: Store, result: Result) -> Result:

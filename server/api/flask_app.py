@@ -26,6 +26,7 @@ from server.api import (  # noqa: F401 (routes)
     bundle,
     case_life,
     case_summary,
+    convert,
     everything,
     history,
     ig,

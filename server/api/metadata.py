@@ -66,6 +66,8 @@ def _statement(version: str, base_url: str) -> bytes:
             "resource": [_resource(t, type_interactions, types) for t in sorted(types)],
             "interaction": [{"code": code} for code in _interactions(("system",))],
             "searchParam": [dict(p) for p in RESULT_SEARCH_PARAMS],
+            "operation": [{"name": name, "definition": _system_operations()[name]}
+                          for name in sorted(_system_operations())],
         }],
     }
     return orjson.dumps(statement)
@@ -190,6 +192,15 @@ def operation_definition(type: str, code: str) -> str:
     if type == "Subscription" and code in _BACKPORT_OPERATIONS:
         return f"{BACKPORT_OPERATIONS}backport-subscription-{code}"
     return _ours().get((type, code), f"{CORE_OPERATIONS}{type}-{code}")
+
+
+@cache
+def _system_operations() -> dict[str, str]:
+    """Code -> canonical of the operations routed at the system level (``[base]/$x``),
+    all the IG's."""
+    ours = {d["code"]: d["url"] for d in ig.operation_definitions() if d.get("system")}
+    return {r.pattern[0][1:]: ours[r.pattern[0][1:]] for r in routes()
+            if r.pattern[:1] and r.pattern[0].startswith("$")}
 
 
 @cache

@@ -69,7 +69,7 @@ def _content(resource: dict) -> dict:
 def test_init_loads_every_conformance_resource_of_the_ig_and_the_terminology(held):
     counts = Counter(type for type, _ in held)
     assert set(counts) == {*TYPES, "OperationDefinition"}, counts
-    assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 7
+    assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 8
     assert counts.pop("SubscriptionTopic") == len(ig.subscription_topics()) == 9
     assert min(counts.values()) >= 12, counts
     expected = {("StructureDefinition", d["id"]) for d in

@@ -181,7 +181,8 @@ def test_each_operation_names_the_igs_definition_or_else_r4bs(live):
     (that they resolve is tested in test_operation_definitions.py); a Subscription's at the
     Subscriptions Backport IG's; the rest keep R4B's canonical, ``[type]/$validate`` on
     every type as ``Resource-validate``."""
-    ours = {(t, d["code"]): d["url"] for d in ig.operation_definitions() for t in d["resource"]}
+    ours = {(t, d["code"]): d["url"] for d in ig.operation_definitions()
+            for t in d.get("resource", [])}
     backport = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
     ours |= {("Subscription", code): f"{backport}backport-subscription-{code}"
              for code in ("status", "events", "get-ws-binding-token")}

@@ -87,7 +87,7 @@ def routed() -> dict[tuple[str, str], set[str]]:
     found: dict[tuple[str, str], set[str]] = {}
     for route in routes():
         code = next((p[1:] for p in route.pattern if p.startswith("$")), None)
-        if code is not None and not route.pattern[0].startswith(":"):
+        if code is not None and not route.pattern[0].startswith((":", "$")):
             found.setdefault((route.pattern[0], code), set()).add(route.level)
     return found
 
@@ -119,17 +119,30 @@ def test_every_definition_in_the_capability_statement_resolves(server):
 def test_ours_are_exactly_the_routed_operations_r4b_does_not_define():
     missing = {f"{type}-{code}" for type, code in routed()
                if (type, code) not in BACKPORT_OPERATIONS} - R4B_OPERATIONS
-    assert {(t, d["code"]) for d in OURS.values() for t in d["resource"]} == {
+    assert {(t, d["code"]) for d in OURS.values() for t in d.get("resource", [])} == {
         tuple(id.split("-", 1)) for id in missing}
     assert set(OURS) == {"EpisodeOfCare-everything", "EpisodeOfCare-summary",
                          "EpisodeOfCare-close", "EpisodeOfCare-reopen",
-                         "EpisodeOfCare-transfer", "Patient-merge", "Patient-unmerge"}
+                         "EpisodeOfCare-transfer", "Patient-merge", "Patient-unmerge",
+                         "convert-data"}
+
+
+def test_system_operations_are_ours_and_listed_on_rest(server):
+    """``[base]/$convert-data``: routed at the system level, defined by the IG (no
+    resource), and named in ``rest.operation``."""
+    system = {r.pattern[0][1:] for r in routes() if r.pattern[:1] and
+              r.pattern[0].startswith("$")}
+    assert system == {d["code"] for d in OURS.values() if d["system"] and
+                      not d.get("resource")} == {"convert-data"}
+    (rest,) = server.get("metadata").json()["rest"]
+    assert rest["operation"] == [{"name": "convert-data",
+                                  "definition": AMPARO + "convert-data"}]
 
 
 def test_each_says_the_levels_it_is_routed_at():
     levels = routed()
     for definition in OURS.values():
-        for type in definition["resource"]:
+        for type in definition.get("resource", []):
             said = {level for level in ("system", "type", "instance") if definition[level]}
             assert said == levels[(type, definition["code"])], definition["id"]
 
@@ -190,7 +203,7 @@ def test_ours_are_valid_r4b_with_the_ig_metadata(id):
         "es-CL", version, "active", "Amparo", "operation")
     assert definition["jurisdiction"][0]["coding"][0]["code"] == "CL"
     assert re.fullmatch("[A-Z]([A-Za-z0-9_]){0,254}", definition["name"])  # opd-0
-    assert id == f"{definition['resource'][0]}-{definition['code']}"
+    assert id == "-".join([*definition.get("resource", [])[:1], definition["code"]])
     for parameter in _parameters(definition["parameter"]):
         assert ("type" in parameter) != ("part" in parameter), parameter["name"]  # opd-1
         assert "searchType" not in parameter  # opd-2: string parameters only
