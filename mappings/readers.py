@@ -4,8 +4,11 @@ line breaks inside quoted cells), ``json`` and python-hl7 (HL7 v2 messages).
 A ``Record`` is one row, array item or message: its 1-based ``position`` as the source
 counts it, its ``content`` as the source wrote it (two records with the same key and the
 same content are a duplicate) and ``get(path)``, a field's text by its path: a CSV
-column name, a dotted JSON path (``victima.run``), or a python-hl7 accessor
-(``PID.F5.R1.C1``; ``DG1[*].F3.R1.C1`` gives every DG1's, comma-separated).
+column name, a dotted JSON path (``victima.run``; ``delitos[*].codigo`` gives every
+array item's, comma-separated), or a python-hl7 accessor
+(``PID.F5.R1.C1``; ``DG1[*].F3.R1.C1`` gives every DG1's, comma-separated;
+``PID.F3[C5=NNCHL].C1`` the first repetition of PID-3 whose component 5 is ``NNCHL``;
+``ZVG.F3.R*`` every repetition's, comma-separated).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -66,6 +70,12 @@ def _json(text: str) -> Iterator[Record]:
 
 
 def _dotted(item: object, path: str) -> str | None:
+    head, star, rest = path.partition("[*]")
+    if star:  # ``delitos[*].codigo``, ``tipo_maltrato[*]``: every item's, comma-separated
+        found = _dotted(item, head)
+        items = json.loads(found) if found and found.startswith("[") else []
+        values = [_dotted(i, rest[1:]) if rest else _dotted({"_": i}, "_") for i in items]
+        return ",".join(v for v in values if v) or None
     value = item
     for part in path.split("."):
         if not isinstance(value, dict):
@@ -105,11 +115,34 @@ def _segments(message: hl7.Message, name: str) -> list:
 
 
 def _accessor(segment: object, rest: str) -> str | None:
+    if (select := _SELECT.match(rest)) or ".R*" in rest:
+        return _repetitions(segment, rest, select)
     try:
         value = segment.extract_field(1, *_indexes(rest))
     except (IndexError, KeyError, ValueError, TypeError):
         return None
     return value or None
+
+
+#: ``F3[C5=NNCHL]``: the repetition of field 3 whose component 5 is ``NNCHL``.
+_SELECT = re.compile(r"^F(\d+)\[C(\d+)=([^\]]*)\](.*)$")
+
+
+def _repetitions(segment: object, rest: str, select: re.Match | None) -> str | None:
+    """A repeating field: the first repetition that ``select`` picks (then the rest of
+    the path in it), or with ``R*`` every repetition's value, comma-separated."""
+    field = int(select.group(1)) if select else _indexes(rest.replace(".R*", ""))[0]
+    try:
+        count = len(segment(field)) if field < len(segment) else 0
+    except (IndexError, KeyError, TypeError):
+        return None
+    values = []
+    for repeat in range(1, count + 1):
+        if select is None:
+            values.append(_accessor(segment, rest.replace(".R*", f".R{repeat}")))
+        elif _accessor(segment, f"F{field}.R{repeat}.C{select.group(2)}") == select.group(3):
+            return _accessor(segment, f"F{field}.R{repeat}{select.group(4)}")
+    return ",".join(v for v in values if v) or None
 
 
 def _indexes(rest: str) -> tuple[int, int, int, int]:

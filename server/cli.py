@@ -76,6 +76,7 @@ def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str |
     (bad records are rejected one by one with the reason; re-running a file adds nothing
     twice)."""
     import mappings
+    from mappings.readers import read
     from server import ingest as ingestion
     from server.ingest_report import write_report
     from server.store import open_store
@@ -97,7 +98,8 @@ def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str |
     database = open_store(settings.store)
     try:
         database.init()
-        with click.progressbar(length=max(data.count(b"\n"), 1), label=Path(file).name,
+        total = sum(1 for _ in read(mapping["reader"], data))  # records, not lines
+        with click.progressbar(length=max(total, 1), label=Path(file).name,
                                file=sys.stderr) as bar:
             summary = ingestion.ingest(database, settings, mapping, data, Path(file).name,
                                        dry_run=dry_run,
