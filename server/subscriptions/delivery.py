@@ -91,7 +91,8 @@ class RestHookDelivery(LeasedLoop):
             self._record(lease, delivery, resource, "off", "La suscripción llegó a su fin.")
             return
         if sub is None or sub.status == "off" or sub.channel != "rest-hook":
-            self._record(lease, replace(delivery, delivered=delivery.count, due_us=PARKED))
+            self._record(lease, replace(delivery, delivered=delivery.count, due_us=PARKED),
+                         resource)
             return
         if sub.status == "requested" or (sub.status == "error"
                                          and delivery.count <= delivery.delivered):
@@ -104,7 +105,7 @@ class RestHookDelivery(LeasedLoop):
         elif sub.heartbeat and delivery.due_us <= now:
             kind, events, delivered = "heartbeat", [], delivery.delivered
         else:
-            self._record(lease, replace(delivery, due_us=self._next(sub, now)))
+            self._record(lease, replace(delivery, due_us=self._next(sub, now)), resource)
             return
         body = bundle(self.repo.gate, self.store, sub, kind, events, delivery, self.base)
         if self._post(sub, kind, body):
