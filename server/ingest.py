@@ -12,25 +12,25 @@ records already in and completes the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 import orjson
 
 import mappings
-from mappings.engine import INGESTED, REJECTED, Issue, Result
+from mappings.engine import REJECTED, Issue, Result
 from server import errors
 from server.access import AccessGate, Principal
 from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
 from server.api.router import Context, FhirRequest, dispatch
 from server.config import Settings
+from server.loading import INTERNAL_BASE
 from server.repository import Repository
 from server.store import Store
 
 #: The purpose an institution's own load is made for (its consent view for linkage).
 PURPOSE = "COC"
-INTERNAL_BASE = "urn:amparo:local"
 
 
 @dataclass
@@ -62,18 +62,13 @@ def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source:
     ctx = Context(Repository(store, AccessGate(store), settings.profiles), settings,
                   principal_of(mapping), settings.base_url or INTERNAL_BASE)
     summary = Summary(mapping["name"], source)
-    for result in records(mapping, data, source, extracted):
+    for result in mappings.convert(mapping, data, source, extracted):
         if result.bundle is not None and not dry_run:
             result = _store(ctx, store, result)
         summary.add(result)
         if progress is not None:
             progress(result)
     return summary
-
-
-def records(mapping: dict, data: bytes, source: str, extracted: date | None
-            ) -> Iterator[Result]:
-    yield from mappings.convert(mapping, data, source, extracted)
 
 
 def _store(ctx: Context, store: Store, result: Result) -> Result:
@@ -105,7 +100,3 @@ def _keep_recorded(store: Store, bundle: dict) -> None:
 
 def _diagnostics(error: errors.FhirError) -> str:
     return "; ".join(i.diagnostics for i in error.issues if i.diagnostics)[:500] or str(error)
-
-
-def ingested(summary: Summary) -> int:
-    return summary.counts[INGESTED]
