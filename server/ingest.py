@@ -13,7 +13,7 @@ records already in and completes the rest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import orjson
@@ -24,6 +24,7 @@ from server import errors
 from server.access import AccessGate, Principal
 from server.api.flask_app import blueprint  # noqa: F401 (registers the routes)
 from server.api.router import Context, FhirRequest, dispatch
+from server.audit.recorder import AuditRecord
 from server.config import Settings
 from server.loading import INTERNAL_BASE
 from server.repository import Repository
@@ -74,6 +75,7 @@ def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source:
 def _store(ctx: Context, store: Store, result: Result) -> Result:
     bundle = result.bundle
     _keep_recorded(store, bundle)
+    ctx = replace(ctx, audit=AuditRecord(ctx.principal))  # each record is audited
     try:
         response = dispatch(ctx, FhirRequest("POST", "", parsed=bundle,
                                              headers={"prefer": "return=minimal"}))

@@ -19,6 +19,7 @@ import mappings
 from mappings.engine import CONTACT, DUPLICATE, INGESTED, REJECTED
 from server.cli import main
 from server.store import open_store
+from server.store.port import AuditQuery
 from tests.conftest import SHARED
 from tests.stores import sqlite_only
 
@@ -103,6 +104,9 @@ def test_amparo_ingest_stores_reports_and_is_idempotent(tmp_path, data):
                 summary["rejected"]) == (27, 11, 1, 1)  # every transaction was accepted
         assert opened.count("Encounter") == 38
         assert opened.count("Provenance") == 38
+        audited = opened.audit_search(AuditQuery(client=("ingest:fono-1455",), total=True))
+        assert audited.total == 38  # each stored record's transaction, as its institution
+        assert {e.institution for e in audited.entries} == {"Organization/linea-1455"}
         versions = opened.version_count()
         rows = list(csv.DictReader(report.open(encoding="utf-8")))
         assert len({r["registro"] for r in rows}) == 40
