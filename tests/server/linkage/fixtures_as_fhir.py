@@ -7,8 +7,9 @@ This is a test helper, not the mappings (``mappings/``): it reads each source wi
 well-kept parser (``csv``; ``json``; python-hl7 for the HL7 v2 feed, whose segments end
 in a bare ``\\r`` that Python's universal newlines would turn into line feeds, so files
 are opened with ``newline=""``) and keeps only identity: RUN (valid, or unverified when
-its check digit is wrong), passport, hospital record number, names (second surname in
-the CL Core ``SegundoApellido`` extension), birth date (a future one dropped), comuna
+its check digit is wrong), passport (its country by CodPais code, as the guide and
+``mappings/`` name it), hospital record number, names (second surname in the CL Core
+``SegundoApellido`` extension), birth date (a future one dropped), comuna
 (CUT code by the ``ComunasCl`` extension, resolved from the name when the source gives
 none) and phone. Each record's outcome (section 5.1: ingested, contact only, duplicate,
 out of scope, rejected) is decided by the rules, so the test can check it against the
@@ -36,6 +37,7 @@ import hl7
 import terminology
 from mappings.run import is_valid
 from mappings.run import normalize as normal_run
+from mappings.values import translate
 from server.linkage.identity import (
     COMUNA_EXTENSION,
     COMUNA_SYSTEM,
@@ -228,6 +230,13 @@ def sernameg() -> Iterator[Record]:
 
 # -- the Patient ---------------------------------------------------------------------------
 
+def _cod_pais(alpha3: str) -> str:
+    """A passport's issuing country as the guide (and ``mappings/``) name it: its CodPais
+    code, from the ISO 3166 alpha-3 code the sources write."""
+    coding = translate("https://fhir.amparo.cl/ConceptMap/iso3166-alfa3-pais", alpha3.upper())
+    return coding["code"] if coding else alpha3
+
+
 def _patient(*, runs: Sequence[str] = (), passports: Sequence[tuple[str, str]] = (),
              hospital_records: Sequence[tuple[str, str]] = (), given: str | None = None,
              family: str | None = None, second: str | None = None, anonymous: bool = False,
@@ -239,7 +248,7 @@ def _patient(*, runs: Sequence[str] = (), passports: Sequence[tuple[str, str]] =
     source writes it, ISO 3166 alpha-3)."""
     identifiers = [{"system": RUN_SYSTEM if is_valid(run) else UNVERIFIED_RUN_SYSTEM,
                     "value": run} for run in runs]
-    identifiers += [{"system": f"{SID}pasaporte/{country}", "value": number}
+    identifiers += [{"system": f"{SID}pasaporte/{_cod_pais(country)}", "value": number}
                     for country, number in passports]
     identifiers += [{"use": "usual", "system": f"{SID}institucion/{hospital.lower()}/persona",
                      "value": number} for hospital, number in hospital_records]
