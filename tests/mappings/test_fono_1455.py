@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from datetime import date
 
-import pytest
 from click.testing import CliRunner
 
 import mappings
@@ -20,23 +18,11 @@ from mappings.engine import CONTACT, DUPLICATE, INGESTED, REJECTED
 from server.cli import main
 from server.store import open_store
 from server.store.port import AuditQuery
-from tests.conftest import SHARED
+from tests.mappings.records import FIXTURES
 from tests.stores import sqlite_only
 
-FILE = SHARED / "fixtures" / "institutions" / "hotline-1455" / "calls.csv"
-EXTRACTED = date(2026, 9, 30)
-
-
-@pytest.fixture(scope="module")
-def data() -> bytes:
-    if not FILE.exists():
-        pytest.skip(f"{FILE} is absent: the institutions' fixtures are not on this machine")
-    return FILE.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def results(data: bytes) -> list[mappings.Result]:
-    return list(mappings.convert(mappings.load("fono-1455"), data, "calls.csv", EXTRACTED))
+MAPPING = "fono-1455"
+FILE = FIXTURES / "hotline-1455" / "calls.csv"
 
 
 def patient(result: mappings.Result) -> dict:

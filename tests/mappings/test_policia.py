@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date
-
-import pytest
 
 import mappings
 from mappings.engine import CONTACT, DUPLICATE, INGESTED, REJECTED, resource_id
-from server.config import Settings
 from server.ingest import ingest
-from server.loading import initialise
-from server.store import open_store
-from tests.conftest import SHARED
-from tests.stores import TEST_STORE, drop_store, new_store_url
+from tests.mappings.records import EXTRACTED, FIXTURES, entry, identifiers, resource
 
-FILE = SHARED / "fixtures" / "institutions" / "police" / "denuncias.json"
-EXTRACTED = date(2026, 9, 30)
+MAPPING = "policia"
+FILE = FIXTURES / "police" / "denuncias.json"
 RUN = "http://regcivil.cl/Validacion/RUN"
 SID = "https://fhir.amparo.cl/sid/"
 UNVERIFIED = f"{SID}run-no-verificado"
@@ -35,39 +28,8 @@ FORMS = "https://fhir.amparo.cl/CodeSystem/formas-violencia"
 REPEATED = {6: 1, 11: 3, 18: 4}
 
 
-@pytest.fixture(scope="module")
-def mapping() -> dict:
-    return mappings.load("policia")
-
-
-@pytest.fixture(scope="module")
-def data() -> bytes:
-    if not FILE.exists():
-        pytest.skip(f"{FILE} is absent: the institutions' fixtures are not on this machine")
-    return FILE.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def results(mapping: dict, data: bytes) -> list[mappings.Result]:
-    return list(mappings.convert(mapping, data, "denuncias.json", extracted=EXTRACTED))
-
-
 def item(results: list[mappings.Result], position: int) -> mappings.Result:
     return results[position - 1]
-
-
-def entry(result: mappings.Result, type: str) -> dict | None:
-    found = [e for e in result.bundle["entry"] if e["resource"]["resourceType"] == type]
-    assert len(found) <= 1, f"{len(found)} {type} in item {result.position}"
-    return found[0] if found else None
-
-
-def resource(result: mappings.Result, type: str) -> dict:
-    return entry(result, type)["resource"]
-
-
-def identifiers(resource: dict) -> dict[str, str]:
-    return {i["system"]: i["value"] for i in resource.get("identifier", [])}
 
 
 def components(incident: dict) -> dict[str, object]:
@@ -344,19 +306,6 @@ def test_ids_are_deterministic(mapping: dict, data: bytes,
 
 
 # -- ingested into a store -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory, data: bytes):
-    url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("policia"))
-    settings = Settings(store=url)
-    initialise(settings)
-    store = open_store(url)
-    try:
-        yield store, settings
-    finally:
-        store.close()
-        drop_store(url)
-
 
 def test_ingested_and_again_changes_nothing(stored, mapping: dict, data: bytes) -> None:
     """Every transaction passes the strict profiles; the repeated women (S01, S03, S12)

@@ -6,22 +6,14 @@ the guide's profiles, and a second run writes nothing)."""
 
 from __future__ import annotations
 
-from datetime import date
-
-import pytest
-
 import mappings
 from mappings.engine import CONTACT, DUPLICATE, INGESTED, OUT_OF_SCOPE, REJECTED, resource_id
 from mappings.readers import read
-from server.config import Settings
 from server.ingest import ingest
-from server.loading import initialise
-from server.store import open_store
-from tests.conftest import SHARED
-from tests.stores import TEST_STORE, drop_store, new_store_url
+from tests.mappings.records import EXTRACTED, FIXTURES, entry, identifiers, resource
 
-FILE = SHARED / "fixtures" / "institutions" / "health" / "urgencias.hl7"
-EXTRACTED = date(2026, 9, 30)
+MAPPING = "salud-urgencias"
+FILE = FIXTURES / "health" / "urgencias.hl7"
 RUN = "http://regcivil.cl/Validacion/RUN"
 UNVERIFIED = "https://fhir.amparo.cl/sid/run-no-verificado"
 SID = "https://fhir.amparo.cl/sid/"
@@ -31,40 +23,8 @@ NATIONALITY = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/CodigoPais
 FORMS = "https://fhir.amparo.cl/CodeSystem/formas-violencia"
 
 
-@pytest.fixture(scope="module")
-def mapping() -> dict:
-    return mappings.load("salud-urgencias")
-
-
-@pytest.fixture(scope="module")
-def data() -> bytes:
-    if not FILE.exists():
-        pytest.skip(f"{FILE} is absent: the institutions' fixtures are not on this machine")
-    return FILE.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def results(mapping: dict, data: bytes) -> list[mappings.Result]:
-    return list(mappings.convert(mapping, data, "urgencias.hl7", extracted=EXTRACTED))
-
-
 def message(results: list[mappings.Result], position: int) -> mappings.Result:
     return results[position - 1]
-
-
-def entry(result: mappings.Result, type: str) -> dict | None:
-    found = [e for e in result.bundle["entry"] if e["resource"]["resourceType"] == type]
-    assert len(found) <= 1, f"{len(found)} {type} in message {result.position}"
-    return found[0] if found else None
-
-
-def resource(result: mappings.Result, type: str) -> dict | None:
-    found = entry(result, type)
-    return found["resource"] if found else None
-
-
-def identifiers(patient: dict) -> dict[str, str]:
-    return {i["system"]: i["value"] for i in patient.get("identifier", [])}
 
 
 def forms(incident: dict) -> list[str]:
@@ -313,19 +273,6 @@ def test_hl7_repetitions_by_type_and_all_of_them() -> None:
 
 
 # -- ingested into a store -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory, data: bytes):
-    url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("salud-urgencias"))
-    settings = Settings(store=url)
-    initialise(settings)
-    store = open_store(url)
-    try:
-        yield store, settings
-    finally:
-        store.close()
-        drop_store(url)
-
 
 def test_ingested_and_again_changes_nothing(stored, mapping: dict, data: bytes) -> None:
     """Every transaction passes the strict profiles; the two hospitals the directory lacks

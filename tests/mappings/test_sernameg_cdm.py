@@ -6,22 +6,14 @@ and a second run writes nothing)."""
 
 from __future__ import annotations
 
-from datetime import date
-
-import pytest
-
 import mappings
 from mappings.engine import INGESTED, REJECTED, resource_id
-from server.config import Settings
 from server.ingest import ingest
-from server.loading import initialise
-from server.store import open_store
 from server.synth.institutions import catalogue
-from tests.conftest import SHARED
-from tests.stores import TEST_STORE, drop_store, new_store_url
+from tests.mappings.records import EXTRACTED, FIXTURES, entry, identifiers
 
-FILE = SHARED / "fixtures" / "institutions" / "sernameg" / "ingresos.csv"
-EXTRACTED = date(2026, 9, 30)
+MAPPING = "sernameg-cdm"
+FILE = FIXTURES / "sernameg" / "ingresos.csv"
 RUN = "http://regcivil.cl/Validacion/RUN"
 SID = "https://fhir.amparo.cl/sid/"
 SECOND_SURNAME = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/SegundoApellido"
@@ -29,39 +21,12 @@ COMUNA = "https://hl7chile.cl/fhir/ig/clcore/StructureDefinition/ComunasCl"
 PUEBLO = "https://fhir.amparo.cl/StructureDefinition/ext-pueblo-originario"
 
 
-@pytest.fixture(scope="module")
-def mapping() -> dict:
-    return mappings.load("sernameg-cdm")
-
-
-@pytest.fixture(scope="module")
-def data() -> bytes:
-    if not FILE.exists():
-        pytest.skip(f"{FILE} is absent: the institutions' fixtures are not on this machine")
-    return FILE.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def results(mapping: dict, data: bytes) -> list[mappings.Result]:
-    return list(mappings.convert(mapping, data, "ingresos.csv", extracted=EXTRACTED))
-
-
 def row(results: list[mappings.Result], position: int) -> mappings.Result:
     return results[position - 1]
 
 
-def entry(result: mappings.Result, type: str) -> dict | None:
-    found = [e for e in result.bundle["entry"] if e["resource"]["resourceType"] == type]
-    assert len(found) <= 1, f"{len(found)} {type} in record {result.position}"
-    return found[0] if found else None
-
-
 def survivor(result: mappings.Result) -> dict:
     return entry(result, "Patient")["resource"]
-
-
-def identifiers(resource: dict) -> dict[str, str]:
-    return {i["system"]: i["value"] for i in resource.get("identifier", [])}
 
 
 # -- the engine alone ----------------------------------------------------------------------
@@ -232,19 +197,6 @@ def test_ids_are_deterministic(mapping: dict, data: bytes,
 
 
 # -- ingested into a store -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory, data: bytes):
-    url = new_store_url(TEST_STORE, tmp_path_factory.mktemp("sernameg-cdm"))
-    settings = Settings(store=url)
-    initialise(settings)
-    store = open_store(url)
-    try:
-        yield store, settings
-    finally:
-        store.close()
-        drop_store(url)
-
 
 def test_ingested_and_again_changes_nothing(stored, mapping: dict, data: bytes) -> None:
     """Every transaction passes the strict profiles; the centres not in the directory are
