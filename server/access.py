@@ -101,7 +101,13 @@ class Principal:
     code and ``justification`` the reason given with the break-the-glass purpose
     (``BTG``); ``scopes`` the granted SMART system scopes (``system/Patient.rs``);
     ``user`` the staff member the institution's system says it acts for (the
-    ``X-Amparo-User`` request header), if any; ``token_id`` the token's ``jti`` (audit)."""
+    ``X-Amparo-User`` request header), if any; ``token_id`` the token's ``jti`` (audit).
+
+    ``platform_links`` is never set from a token: it marks an operator-run ingestion
+    (``amparo ingest``), for which the platform links the survivors the institution
+    writes (``server/linkage/``): her certain match is looked for among every survivor,
+    not only those the institution may see, its contact joins her case, and a probable
+    match is proposed to the platform's review rather than to the institution."""
 
     client_id: str | None = None
     institution: str | None = None
@@ -110,6 +116,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     justification: str | None = None
     token_id: str | None = None
+    platform_links: bool = False
 
     @property
     def internal(self) -> bool:
@@ -152,6 +159,15 @@ class AccessGate:
         if principal.internal or not self.enabled:
             return UNRESTRICTED
         return AccessFilter(self.principal_keys(principal))
+
+    def match_filter(self, principal: Principal, type: str) -> AccessFilter:
+        """The keys a conditional interaction finds its match with: the caller's, except
+        for a survivor looked for by a platform-linked ingestion (``platform_links``),
+        which is found among every survivor, since the platform keeps one record per
+        woman whoever met her first."""
+        if principal.platform_links and type == "Patient":
+            return UNRESTRICTED
+        return self.query_filter(principal, type)
 
     def check(self, principal: Principal, action: str, stored: StoredVersion,
               reader: Reader) -> bool:

@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from server import errors
+from server import clock, errors
 from server.access import ANONYMOUS, survivor_of
 from server.search.parse import parse_criteria
 from server.validation import validate
 
 if TYPE_CHECKING:
     from server.repository import Repository, Write
+    from server.store import Reader
 
 CASE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/VAWCase"
 OPEN = ("planned", "waitlist", "active", "onhold")
@@ -73,7 +74,7 @@ class CaseOpening:
         if resource["resourceType"] == "Encounter":
             if not _takes_part(repo, w, patient, institution, case):
                 return  # a contact with a woman it has no reason to know: no case, no team
-            case = case or _open(repo, platform, patient, institution)
+            case = case or _open(repo, platform, patient, institution, _met(resource, w))
             memo[patient] = case = _join(repo, platform, case, patient, institution)
         else:
             if case is not None and not _on_case(w, case, institution):
@@ -94,8 +95,10 @@ def _takes_part(repo: Repository, w: Write, patient: str, institution: str,
     """Whether a contact by ``institution`` makes it one of her case's institutions: it
     created her in this unit, it may already read her record, it is on her case, or an
     open referral of hers is addressed to it (``case``: her open case, if any). Otherwise
-    a contact naming her id would be a way into her record for anyone who learnt the id."""
-    if patient in w.fresh:
+    a contact naming her id would be a way into her record for anyone who learnt the id.
+    A platform-linked ingestion's contact takes part: the platform itself found her the
+    woman the institution met (``Principal.platform_links``)."""
+    if patient in w.fresh or w.principal.platform_links:
         return True
     filter = repo.gate.query_filter(w.principal, "Patient")
     if w.uow.readable("Patient", patient.split("/", 1)[1], filter):
@@ -110,35 +113,73 @@ def _takes_part(repo: Repository, w: Write, patient: str, institution: str,
 
 def _on_case(w: Write, case: dict, institution: str) -> bool:
     """Whether ``institution`` leads ``case`` or is on one of its care teams."""
-    if (case.get("managingOrganization") or {}).get("reference") == institution:
-        return True
-    for ref in case.get("team") or []:
-        team_id = str(ref.get("reference", "")).partition("CareTeam/")[2]
-        found = w.uow.read("CareTeam", team_id) if team_id else None
-        if found is not None and not found.deleted and any(
-                (p.get("member") or {}).get("reference") == institution
-                for p in orjson.loads(found.body).get("participant") or []):
-            return True
-    return False
+    return institution in institutions_of(case, w.uow)
 
 
 def open_case(repo: Repository, w: Write, patient: str) -> dict | None:
     """Her open case (the oldest, if there are several), read in ``w``'s unit."""
+    return min(_open_cases(repo, w, patient), key=_age, default=None)
+
+
+def _open_cases(repo: Repository, w: Write, patient: str) -> list[dict]:
     query = replace(parse_criteria("EpisodeOfCare", [("patient", patient),
                                                      ("status", ",".join(OPEN))]),
                     count=50, total=False)
-    cases = [orjson.loads(v.body) for v in repo.search(w.principal, query, w.uow).matches]
-    return min(cases, key=lambda c: ((c.get("period") or {}).get("start") or "", c["id"]),
-               default=None)
+    return [orjson.loads(v.body) for v in repo.search(w.principal, query, w.uow).matches]
 
 
-def _open(repo: Repository, w: Write, patient: str, institution: str) -> dict:
+def _age(case: dict) -> tuple[int, str]:
+    """Cases in the order they were opened (an unreadable start last)."""
+    start = (case.get("period") or {}).get("start")
+    return (clock.parse_instant(start) if isinstance(start, str) else None) or 2**62, case["id"]
+
+
+def _met(contact: dict, w: Write) -> str:
+    """When the case a contact opens starts: when she was met (``period.start``; a
+    record loaded from an institution's file tells of an earlier day), else now."""
+    start = (contact.get("period") or {}).get("start")
+    at = clock.parse_instant(start) if isinstance(start, str) else None
+    return start if at is not None and at <= w.at[1] else w.at[0]
+
+
+def to_fold(repo: Repository, w: Write, *patients: str) -> tuple[dict | None, list[dict]]:
+    """Her open cases across ``patients`` (her records about to become one, in a merge),
+    read as the platform: the oldest, which stays her case, and the others, to fold into
+    it, since she has one case (``server/linkage/merge.py`` does the folding)."""
+    platform = replace(w, principal=ANONYMOUS)
+    cases = [case for patient in patients
+             for case in _open_cases(repo, platform, patient)]
+    cases.sort(key=_age)
+    return (cases[0], cases[1:]) if cases else (None, [])
+
+
+def folded(case: dict, at: str) -> dict:
+    """``case`` folded into another of hers: ``cancelled`` from ``at`` (its records and
+    its institutions are the other's now), the status it leaves kept in its history."""
+    changed = _moved(case, "cancelled", at)
+    changed["period"] = {**(case.get("period") or {}), "end": at}
+    return changed
+
+
+def institutions_of(case: dict, reader: Reader) -> list[str]:
+    """The institutions taking part in ``case``: its lead, then its care teams' members."""
+    found = [(case.get("managingOrganization") or {}).get("reference")]
+    for ref in case.get("team") or []:
+        team_id = str(ref.get("reference", "")).partition("CareTeam/")[2]
+        team = reader.read("CareTeam", team_id) if team_id else None
+        if team is not None and not team.deleted:
+            found += [(p.get("member") or {}).get("reference")
+                      for p in orjson.loads(team.body).get("participant") or []]
+    return [i for i in dict.fromkeys(found) if isinstance(i, str)]
+
+
+def _open(repo: Repository, w: Write, patient: str, institution: str, since: str) -> dict:
     team = _new_team(repo, w, patient, institution)
     return _create(repo, w, {
         "resourceType": "EpisodeOfCare", "meta": {"profile": [CASE_PROFILE]},
         "status": "active", "patient": {"reference": patient},
         "managingOrganization": {"reference": institution},
-        "period": {"start": w.at[0]},
+        "period": {"start": since},
         "team": [{"reference": f"CareTeam/{team['id']}"}]})
 
 
@@ -165,6 +206,27 @@ def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str
                                {"member": {"reference": institution}}]
         _update(repo, w, team)
     return case
+
+
+def team_joined(repo: Repository, w: Write, case: dict, institutions: list[str]
+                ) -> tuple[dict, dict] | None:
+    """(her case's care team, the team with ``institutions`` on it) for the caller to
+    write, or None when they all are already on the case (one without a team gets one,
+    written here)."""
+    joining = [i for i in dict.fromkeys(institutions) if i not in institutions_of(case, w.uow)]
+    team_ref = next((t["reference"] for t in case.get("team") or []
+                     if str(t.get("reference", "")).startswith("CareTeam/")), None)
+    found = w.uow.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
+    if not joining:
+        return None
+    if found is None or found.deleted:
+        patient = (case.get("patient") or {}).get("reference", "")
+        for institution in joining:
+            case = _join(repo, w, case, patient, institution)
+        return None
+    team = orjson.loads(found.body)
+    return team, {**team, "participant": [*(team.get("participant") or []),
+                                          *({"member": {"reference": i}} for i in joining)]}
 
 
 def _new_team(repo: Repository, w: Write, patient: str, *institutions: str | None) -> dict:

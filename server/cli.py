@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from server.config import Settings
+
+if TYPE_CHECKING:
+    from server.api.router import Context
 
 STORE_HELP = ("store URL (sqlite:///path.db or mongodb://host/db); default: $AMPARO_STORE or "
               "sqlite:///var/amparo.db")
@@ -370,6 +376,90 @@ def audit_verify(store: str | None) -> None:
     click.echo(f"audit trail broken at position {broken.position} ({event}): "
                f"{broken.reason}; {report.checked} events checked")
     sys.exit(1)
+
+
+@main.group()
+def linkage() -> None:
+    """Candidate links between survivors' records, for the platform's staff to review
+    (those an ingestion proposed: no institution sees them)."""
+
+
+@contextmanager
+def _platform(store: str | None) -> Iterator[Context]:
+    """A context for the platform's own interactions, audited with the OS user."""
+    import getpass
+
+    from server.access import ANONYMOUS, AccessGate
+    from server.api.router import Context
+    from server.linkage.review import platform_context
+    from server.loading import INTERNAL_BASE
+    from server.repository import Repository
+    from server.store import open_store
+
+    settings = _settings(store)
+    opened = open_store(settings.store)
+    try:
+        opened.init()
+        ctx = Context(Repository(opened, AccessGate(opened), settings.profiles), settings,
+                      ANONYMOUS, settings.base_url or INTERNAL_BASE)
+        yield platform_context(ctx, getpass.getuser())
+    finally:
+        opened.close()
+
+
+@linkage.command("list")
+@click.option("--store", default=None, help=STORE_HELP)
+def linkage_list(store: str | None) -> None:
+    """One JSON line per candidate link: the record to keep, the one to fold into it,
+    why they are probably one woman, and who proposed it."""
+    from server.linkage.review import pending
+
+    with _platform(store) as ctx:
+        for candidate in pending(ctx):
+            click.echo(json.dumps({"id": candidate.id, "keep": candidate.keep,
+                                   "fold": candidate.fold, "reasons": candidate.reasons,
+                                   "proposedBy": candidate.proposer}, ensure_ascii=False))
+
+
+@linkage.command("confirm")
+@click.argument("link_id")
+@click.option("--store", default=None, help=STORE_HELP)
+def linkage_confirm(link_id: str, store: str | None) -> None:
+    """Merge the link's record to fold into its record to keep (Patient/$merge: her
+    records and cases become one; Patient/$unmerge undoes it)."""
+    from server.errors import FhirError
+    from server.linkage.review import confirm
+
+    with _platform(store) as ctx:
+        try:
+            answer = confirm(ctx, link_id)
+        except FhirError as exc:
+            _fail(f"linkage confirm: {_explained(exc)}")
+    outcome = next(p["resource"] for p in answer["parameter"] if p["name"] == "outcome")
+    for issue in outcome["issue"]:
+        click.echo(issue["diagnostics"])
+
+
+@linkage.command("reject")
+@click.argument("link_id")
+@click.option("--store", default=None, help=STORE_HELP)
+def linkage_reject(link_id: str, store: str | None) -> None:
+    """Delete the candidate link: they are two women (its history keeps it)."""
+    from server.errors import FhirError
+    from server.linkage.review import reject
+
+    with _platform(store) as ctx:
+        try:
+            reject(ctx, link_id)
+        except FhirError as exc:
+            _fail(f"linkage reject: {_explained(exc)}")
+    click.echo(f"Linkage/{link_id} rechazado")
+
+
+def _explained(error: Exception) -> str:
+    """A FHIR error's message with its issues' diagnostics."""
+    details = [i.diagnostics for i in getattr(error, "issues", ()) if i.diagnostics]
+    return "; ".join([str(error), *details])
 
 
 @main.group()

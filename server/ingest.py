@@ -1,7 +1,9 @@
 """Ingesting an institution's export file (``amparo ingest``) with a mapping of
 ``mappings/``: each ingested record's transaction goes through the same route table as
 an HTTP request (``dispatch``), as that institution (its author tag, its consent view),
-so it is validated, linked, indexed and audited exactly like data a partner system sends.
+so it is validated, indexed and audited exactly like data a partner system sends. One
+thing differs: the platform links the survivors (``principal_of``), since an operator,
+not the institution, runs the load, and one woman is one record whoever met her first.
 
 One record is one transaction: a record that fails (a profile it breaks, a conflict)
 is rejected alone with the server's reason and nothing of it is stored; the others are
@@ -50,10 +52,13 @@ class Summary:
 
 def principal_of(mapping: dict) -> Principal:
     """The institution the file comes from, as it writes: its own records, read through
-    its consent view (a survivor it may not see is not found, as for its HTTP calls)."""
+    its consent view, except that the platform links the survivors (``platform_links``):
+    a woman another institution already recorded with the same valid RUN or document is
+    found and her record is the one added to, with the institution joining her case; a
+    probable match becomes a candidate link for the platform's review."""
     return Principal(client_id=f"ingest:{mapping['name']}",
                      institution=f"Organization/{mapping['institution']}", purpose=PURPOSE,
-                     scopes=frozenset({"system/*.cruds"}))
+                     scopes=frozenset({"system/*.cruds"}), platform_links=True)
 
 
 def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source: str,

@@ -33,7 +33,7 @@ from server.access import (
     survivor_of,
 )
 from server.cases import CaseOpening
-from server.linkage.candidates import CandidateLinks
+from server.linkage.candidates import CandidateLinks, merged
 from server.patch import apply_json_patch
 from server.plans import PlanActivities
 from server.referrals import ReferralWorkflow
@@ -376,10 +376,14 @@ class Repository:
         transaction's conditional entries and references) finds its target here, under
         the caller's access filter inside the store query: a hidden resource must count
         neither as the match (it would be returned, changed or deleted) nor towards
-        "several" (412 would reveal it), so it behaves as if it did not exist."""
-        limited = SearchQuery(query.type, query.conditions, count=2, total=False)
-        access = self.gate.query_filter(w.principal, query.type)
-        return w.uow.search(limited, access).matches
+        "several" (412 would reveal it), so it behaves as if it did not exist. A Patient
+        merged into another is no match either: she is now the Patient it was merged
+        into, which holds its identifiers too. A platform-linked ingestion finds a
+        survivor among them all (``AccessGate.match_filter``)."""
+        limited = SearchQuery(query.type, query.conditions, count=3, total=False)
+        access = self.gate.match_filter(w.principal, query.type)
+        return [m for m in w.uow.search(limited, access).matches
+                if not (m.type == "Patient" and merged(orjson.loads(m.body)))][:2]
 
     @staticmethod
     def _check_if_match(current: StoredVersion | None, if_match: int | None, type: str,

@@ -164,7 +164,8 @@ def implied_if_none_exist(principal: Principal, type: str | None,
     one Patient, so creating one with a valid RUN or an identity document that a Patient
     the caller may see already has returns that Patient (200) instead (issue 7, rule
     5.2.1 of the institutions' fixtures). A hidden Patient is no match, as for any
-    conditional create: hidden is missing. So is everything, for a caller whose scopes do
+    conditional create: hidden is missing (except for an ingestion, whose survivors the
+    platform links: ``AccessGate.match_filter``). So is everything, for a caller whose scopes do
     not let it search survivors (``s``): what it may not look for is not found for it."""
     if type != "Patient" or not isinstance(resource, dict) or \
             not (principal.internal or allows(principal.scopes, type, "s")):

@@ -1,22 +1,32 @@
 """Candidate links: a new survivor who is probably one already known is recorded as such
-for a caseworker to confirm (issue 7), never linked on the server's own judgement.
+for someone to confirm (issue 7), never linked on the server's own judgement.
 
 A certain match never gets here: a create with the same valid RUN or document returns the
-existing Patient (``server/api/write.py``). When an institution creates a Patient with no
-valid RUN and no document (the fixtures' rule 5.2.2 links only such a record
-probabilistically; one with a RUN is someone until her RUN says otherwise), this write
-rule looks, among the survivors that institution may see, for those the rules of
-``compare.py`` grade ``probable``, and writes for each a FHIR ``Linkage`` in the same unit
-of work:
+existing Patient (``server/api/write.py``). Rule 5.2.2 of the institutions' fixtures
+links a record with no valid RUN and no document probabilistically, so when a Patient is
+created this write rule looks for the survivors ``compare.py`` grades ``probable``:
+
+- a new record with no valid RUN or document, among all the known survivors;
+- a new record with one, among the known survivors with none (the woman a neighbour
+  named to the hotline, whom her complaint with her RUN now names), since otherwise the
+  order the records came in would decide whether they are linked.
+
+For each it writes a FHIR ``Linkage`` in the same unit of work:
 
 - ``active`` false: asserted by nobody yet, a candidate;
-- ``item``: the known survivor as ``source``, the new record as ``alternate``;
-- authored by the institution that created her (its ``meta.tag``), so only that
-  institution sees it (a Linkage names no survivor as its subject: its access keys are
-  its author's), and it names nobody that institution could not already see.
+- ``item``: the record to keep as ``source`` (the one with a RUN or document, else the
+  known one), the record to merge into it as ``alternate``;
+- whoever looks is who sees it. Over the API, that is the institution that created her:
+  it looks among the survivors it may see, authors the link (its ``meta.tag``; a Linkage
+  names no survivor as its subject, so its access keys are its author's), and the link
+  names nobody that institution could not already see. For a platform-linked ingestion
+  (``Principal.platform_links``) the platform looks among every survivor and the link
+  is the platform's, seen only by its own review (``amparo linkage``), since it may name
+  a woman the institution does not know.
 
-The caseworker confirms a candidate with ``Patient/$merge`` (which removes the candidate)
-or rejects it by deleting the Linkage; its history keeps what was proposed.
+Confirming a candidate is merging its alternate into its source (``Patient/$merge``,
+``amparo linkage confirm``), which removes the candidate; rejecting is deleting the
+Linkage; its history keeps what was proposed.
 
 Blocking is narrower than ``Patient/$match``'s: the first given name together with either
 surname (rule (a) needs both), so that a create costs one indexed search (about 0.5 ms);
@@ -30,8 +40,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from server.access import ANONYMOUS
 from server.linkage.compare import compare
-from server.linkage.identity import certain_identifiers, identity
+from server.linkage.identity import identified, identity
 from server.search.parse import parse_criteria
 from server.search.syntax import escape
 from server.validation import validate
@@ -52,24 +63,26 @@ class CandidateLinks:
                     previous: dict | None) -> None:
         if previous is not None or w.principal.institution is None:
             return  # only a new record, made by an institution
-        if certain_identifiers(written):
-            return  # identified: linked by her RUN or document only (rule 5.2.2)
-        for known in probable(repo, w, written)[:MAX_LINKS]:
-            repo.create(w, validate({
-                "resourceType": "Linkage", "active": False,
-                "author": {"reference": w.principal.institution},
-                "item": [{"type": "source", "resource": {"reference": f"Patient/{known}"}},
-                         {"type": "alternate",
-                          "resource": {"reference": f"Patient/{written['id']}"}}]},
-                "Linkage", profiles=repo.profiles))
+        looker = replace(w, principal=ANONYMOUS) if w.principal.platform_links else w
+        named = identified(written)
+        for known in probable(repo, looker, written, unidentified_only=named)[:MAX_LINKS]:
+            keep, fold = (written["id"], known) if named else (known, written["id"])
+            link = {"resourceType": "Linkage", "active": False,
+                    "item": [{"type": "source", "resource": {"reference": f"Patient/{keep}"}},
+                             {"type": "alternate",
+                              "resource": {"reference": f"Patient/{fold}"}}]}
+            if looker is w:
+                link["author"] = {"reference": w.principal.institution}
+            repo.create(looker, validate(link, "Linkage", profiles=repo.profiles))
 
     def after_delete(self, repo: Repository, w: Write, type: str, id: str) -> None:
         return None
 
 
-def probable(repo: Repository, w: Write, patient: dict) -> list[str]:
+def probable(repo: Repository, w: Write, patient: dict,
+             unidentified_only: bool = False) -> list[str]:
     """The ids of the survivors the writer may see whom ``patient`` probably is, best
-    first."""
+    first (with ``unidentified_only``, only those with no valid RUN or document)."""
     wanted = identity(patient)
     if not wanted.given or not wanted.surnames:
         return []
@@ -80,7 +93,8 @@ def probable(repo: Repository, w: Write, patient: dict) -> list[str]:
         count=BLOCK, total=False)
     for version in repo.search(w.principal, query, w.uow).matches:
         known = orjson.loads(version.body)
-        if version.id == patient["id"] or merged(known):
+        if version.id == patient["id"] or merged(known) or \
+                (unidentified_only and identified(known)):
             continue
         verdict = compare(wanted, identity(known))
         if verdict.grade == "probable":

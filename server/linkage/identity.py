@@ -20,6 +20,7 @@ STATED_AGE = "https://fhir.amparo.cl/StructureDefinition/ext-edad-declarada"
 #: Identifier systems of an ingested record's key (``mappings/``): it finds the record again
 #: when the file is ingested twice, and says nothing of who she is.
 SOURCE_RECORDS = "https://fhir.amparo.cl/sid/registro/"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -72,6 +73,21 @@ def certain_identifiers(patient: dict[str, Any]) -> list[tuple[str, str]]:
     valid RUNs, in normal form, and every other document she carries."""
     found = identity(patient)
     return sorted((RUN_SYSTEM, run) for run in found.runs) + sorted(found.documents)
+
+
+def identified(patient: dict[str, Any]) -> bool:
+    """Whether ``patient`` carries a valid RUN or an identity document (a passport): rule
+    5.2.2 links only a record with neither by name and facts. An institution's record
+    number (type ``MR``, the NN patient's) is a certain match within that institution
+    but says nothing of who she is, so it leaves her open to the rule."""
+    found = identity(patient)
+    if found.runs:
+        return True
+    record_numbers = {(i.get("system"), " ".join(str(i.get("value")).upper().split()))
+                      for i in patient.get("identifier") or []
+                      if any(c.get("system") == V2_0203 and c.get("code") == "MR"
+                             for c in (i.get("type") or {}).get("coding") or [])}
+    return bool(found.documents - record_numbers)
 
 
 def _words(text: object) -> list[str]:

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from server import errors
+import consent
+from server import cases, errors
 from server.access import ANONYMOUS, CONTEXT_TYPES, PLATFORM, RECORD_TYPES, author_code
 from server.auth.scopes import allows
 from server.linkage.candidates import merged
@@ -93,9 +94,16 @@ def merge(repo: Repository, w: Write, source_id: str, target_id: str,
     moving, shown, kept = _records(repo, w, f"Patient/{source_id}")
     if preview:
         return Merged(target_after, shown, kept)
+    keep, folding = cases.to_fold(repo, w, f"Patient/{source_id}", f"Patient/{target_id}")
+    renames = {f"Patient/{source_id}": f"Patient/{target_id}"} | {
+        f"EpisodeOfCare/{case['id']}": f"EpisodeOfCare/{keep['id']}" for case in folding}
     changes = [_write(repo, w, source, source_after), _write(repo, w, target, target_after)]
-    changes += [_write(repo, w, before, _renamed(before, source_id, target_id))
+    changes += [_write(repo, w, before, _moved(before, renames, folding, w.at[0]))
                 for before in moving]
+    if keep is not None and folding:
+        done = {f"{before['resourceType']}/{before['id']}" for before in moving}
+        changes += _fold(repo, w, keep, folding, renames, done,
+                         (f"Patient/{source_id}", f"Patient/{target_id}"))
     _settle_candidates(repo, w, source_id, target_id)
     _provenance(repo, w, "merge", changes)
     return Merged(orjson.loads(changes[1][1].body), shown, kept)
@@ -112,10 +120,7 @@ def unmerge(repo: Repository, w: Write, source_id: str, target_id: str) -> Merge
         raise errors.unprocessable(f"Patient/{source_id} is not merged into "
                                    f"Patient/{target_id}")
     record = _merge_record(repo, w, source_id, target_id)
-    befores = {}
-    for what in record.get("entity") or []:
-        type, id, _, version = what["what"]["reference"].split("/")
-        befores[type, id] = orjson.loads(w.uow.vread(type, id, int(version)).body)
+    befores, writtens = _versions(w, record, "entity"), _versions(w, record, "target")
     changes = []
     for (type, id), before in befores.items():
         current = w.uow.read(type, id)
@@ -126,10 +131,13 @@ def unmerge(repo: Repository, w: Write, source_id: str, target_id: str) -> Merge
             undone = _restored_source(now, before, target_id)
         elif (type, id) == ("Patient", target_id):
             undone = _restored_target(now, before, befores[type, source_id], source_id)
+        elif (type, id) in writtens:
+            undone = _undone(now, before, writtens[type, id])
         else:
-            undone = _named_again(now, before, source_id, target_id)
+            continue
         if undone != now:
-            changes.append(_write(repo, w, now, undone))
+            bookkeeping = author_code(now) != PLATFORM and not _may_change(repo, w, now)
+            changes.append(_write(repo, w, now, undone, as_platform=bookkeeping))
     _provenance(repo, w, "unmerge", changes, record)
     restored = orjson.loads(w.uow.read("Patient", source_id).body)
     return Merged(restored, max(len(changes) - 2, 0), 0)
@@ -142,11 +150,20 @@ def _patient(repo: Repository, w: Write, id: str) -> dict:
 
 
 def _changeable(repo: Repository, w: Write, resource: dict) -> None:
-    decision = repo.gate.change_decision(w.principal, "update", resource, w.uow, w.survivors)
+    decision = _change_decision(repo, w, resource)
     if not decision.permit:
         raise errors.FhirError(403, "forbidden",
                                f"{resource['resourceType']}/{resource['id']}: "
                                + ("; ".join(decision.reasons) or "no se puede modificar"))
+
+
+def _may_change(repo: Repository, w: Write, resource: dict) -> bool:
+    return (w.principal.internal or allows(w.principal.scopes, resource["resourceType"], "u")) \
+        and _change_decision(repo, w, resource).permit
+
+
+def _change_decision(repo: Repository, w: Write, resource: dict) -> consent.Decision:
+    return repo.gate.change_decision(w.principal, "update", resource, w.uow, w.survivors)
 
 
 def _absorbed(target: dict, source: dict) -> dict:
@@ -206,15 +223,11 @@ def _records(repo: Repository, w: Write, source: str) -> tuple[list[dict], int, 
     case and care team are the platform's and follow her whether or not the caller's
     purpose shows them (they are not counted then)."""
     moving, kept, seen = [], 0, set()
-    principal = w.principal
-    types = readable_types(principal, RECORD_TYPES)
-    for entry in her_record(repo, principal, source, types, w.uow).entries:
+    types = readable_types(w.principal, RECORD_TYPES)
+    for entry in her_record(repo, w.principal, source, types, w.uow).entries:
         resource = entry.resource
         seen.add(entry.ref)
-        if author_code(resource) == PLATFORM or (
-                (principal.internal or allows(principal.scopes, entry.version.type, "u"))
-                and repo.gate.change_decision(principal, "update", resource, w.uow,
-                                              w.survivors).permit):
+        if author_code(resource) == PLATFORM or _may_change(repo, w, resource):
             moving.append(resource)
         else:
             kept += 1
@@ -223,6 +236,43 @@ def _records(repo: Repository, w: Write, source: str) -> tuple[list[dict], int, 
         if entry.ref not in seen and author_code(entry.resource) == PLATFORM:
             moving.append(entry.resource)
     return moving, shown, kept
+
+
+def _moved(before: dict, renames: dict[str, str], folding: list[dict], at: str) -> dict:
+    """A record of hers as the merge leaves it: naming the target and her one case; a
+    case folded into the other, cancelled."""
+    after = _renamed(before, renames)
+    if before["resourceType"] == "EpisodeOfCare" and \
+            any(case["id"] == before["id"] for case in folding):
+        after = cases.folded(after, at)
+    return after
+
+
+def _fold(repo: Repository, w: Write, keep: dict, folding: list[dict],
+          renames: dict[str, str], done: set[str], patients: tuple[str, ...]
+          ) -> list[tuple[str, Any]]:
+    """Fold her other open cases into ``keep`` (the oldest), as the platform, whose the
+    cases are: every record of either Patient that names one of them, including those
+    the caller does not see or may not change (the link to her case is the server's,
+    like the author tag), names ``keep``; each is cancelled; their institutions join
+    ``keep``'s care team, so none loses its part in her case."""
+    platform = replace(w, principal=ANONYMOUS)
+    cases_only = {old: new for old, new in renames.items() if old.startswith("EpisodeOfCare/")}
+    changes = []
+    for patient in patients:
+        for entry in her_record(repo, ANONYMOUS, patient, RECORD_TYPES, w.uow).entries:
+            if entry.ref in done:
+                continue
+            done.add(entry.ref)
+            after = _moved(entry.resource, cases_only, folding, w.at[0])
+            if after != entry.resource:
+                changes.append(_write(repo, platform, entry.resource, after))
+    kept = orjson.loads(w.uow.read("EpisodeOfCare", keep["id"]).body)
+    joining = [i for case in folding for i in cases.institutions_of(case, w.uow)]
+    team = cases.team_joined(repo, platform, kept, joining)
+    if team is not None:
+        changes.append(_write(repo, platform, *team))
+    return changes
 
 
 def _references(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
@@ -238,9 +288,9 @@ def _references(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
             yield from _references(value, (*path, i))
 
 
-def _names(reference: str, patient_id: str) -> bool:
-    parts = reference.split("/_history/")[0].split("/")
-    return len(parts) >= 2 and parts[-2:] == ["Patient", patient_id]
+def _target(reference: str) -> str:
+    """``Type/id`` of a reference (absolute or versioned ones too)."""
+    return "/".join(reference.split("/_history/")[0].split("/")[-2:])
 
 
 def _set(resource: dict, path: Path, reference: str) -> dict:
@@ -251,31 +301,42 @@ def _set(resource: dict, path: Path, reference: str) -> dict:
     return out
 
 
-def _renamed(resource: dict, source_id: str, target_id: str) -> dict:
+def _renamed(resource: dict, renames: dict[str, str]) -> dict:
+    """``resource`` with each reference to a key of ``renames`` naming its value."""
     out = resource
     for path, reference in list(_references(resource)):
-        if _names(reference, source_id):
-            out = _set(out, path, f"Patient/{target_id}")
+        if (new := renames.get(_target(reference))) is not None:
+            out = _set(out, path, new)
     return out
 
 
-def _named_again(now: dict, before: dict, source_id: str, target_id: str) -> dict:
-    """``now`` with each reference the merge moved (one that named the source before it
-    and still names the target at the same place) naming the source again."""
-    current = dict(_references(now))
+def _undone(now: dict, before: dict, written: dict) -> dict:
+    """``now`` without what the merge did (``before`` it, ``written`` by it), where it is
+    still as the merge left it: each reference it moved names what it named before, and
+    each other element it changed (a case's status, a team's members) is as before,
+    unless changed since."""
+    was, made = dict(_references(before)), dict(_references(written))
     out = now
-    for path, reference in _references(before):
-        if _names(reference, source_id) and _names(current.get(path, ""), target_id):
-            out = _set(out, path, f"Patient/{source_id}")
+    for path, reference in _references(now):
+        if path in was and path in made and was[path] != made[path] \
+                and reference == made[path]:
+            out = _set(out, path, was[path])
+    for key in (set(before) | set(written)) - {"meta", "id"}:
+        if before.get(key) != written.get(key) and out.get(key) == written.get(key):
+            out = {k: v for k, v in out.items() if k != key} | \
+                ({key: before[key]} if key in before else {})
     return out
 
 
 # -- writing --------------------------------------------------------------------------------
 
-def _write(repo: Repository, w: Write, before: dict, after: dict) -> tuple[str, Any]:
+def _write(repo: Repository, w: Write, before: dict, after: dict,
+           as_platform: bool = False) -> tuple[str, Any]:
     """Update ``before`` to ``after``: (the replaced version's reference, the new
-    version). The platform's own records are written as the platform."""
-    writer = replace(w, principal=ANONYMOUS) if author_code(before) == PLATFORM else w
+    version). The platform's own records, and ``as_platform`` the server's bookkeeping
+    on another's (the link to her case), are written as the platform."""
+    platform = as_platform or author_code(before) == PLATFORM
+    writer = replace(w, principal=ANONYMOUS) if platform else w
     type, id = before["resourceType"], before["id"]
     replaced = f"{type}/{id}/_history/{before['meta']['versionId']}"
     outcome = repo.update(writer, type, id, validate(after, type, profiles=repo.profiles))
@@ -312,6 +373,24 @@ def _provenance(repo: Repository, w: Write, activity: str, changes: list[tuple[s
         "entity": entities,
     }
     repo.create(w, validate(resource, "Provenance", profiles=repo.profiles))
+
+
+def _versions(w: Write, record: dict, element: str) -> dict[tuple[str, str], dict]:
+    """The versions a merge's Provenance names, by (type, id): with ``entity``, the
+    first it replaced of each record (as it was before the merge); with ``target``, the
+    last it wrote (as the merge left it: one record may be written twice, her case's
+    team renamed and then joined)."""
+    found: dict[tuple[str, str], dict] = {}
+    items = record.get(element) or []
+    for item in items if element == "target" else reversed(items):
+        reference = (item.get("what") or item).get("reference", "")
+        parts = reference.split("/")
+        if len(parts) == 4 and parts[2] == "_history":
+            type, id, _, version = parts
+            stored = w.uow.vread(type, id, int(version))
+            if stored is not None and not stored.deleted:
+                found[type, id] = orjson.loads(stored.body)
+    return found
 
 
 def _merge_record(repo: Repository, w: Write, source_id: str, target_id: str) -> dict:

@@ -3,11 +3,18 @@ reads, like ``rules.py``.
 
 An incident (the guide's ViolenceIncident) names its aggressor in ``focus``: an Aggressor
 (RelatedPerson), one record per woman he hurt (``RelatedPerson.patient`` is 1..1). Two
-aggressor records are **the same man** when they are the same record, or share a certain
-identifier: a valid RUN (in normal form, ``mappings/run.py``) or any other identifier
-(system and value as written), never an unverified RUN (``run-no-verificado``, which the
-guide keeps for probabilistic linkage only). The test is one hop: two records that only
-share a third record's identifiers are not matched.
+aggressor records are **the same man** (rule 5.3 of the institutions' fixtures) when:
+
+- they are the same record;
+- they share a certain identifier: a valid RUN (in normal form, ``mappings/run.py``) or
+  any other identifier (system and value as written), never an unverified RUN
+  (``run-no-verificado``);
+- or one of them has no valid RUN and both have the same first given name, first
+  surname (normalised: case, accents, spaces) and birth date. Names alone, without a
+  birth date, identify nobody (the hotline's, the women's centres').
+
+The test is one hop: two records that only share a third record's identifiers are not
+matched.
 
 4. **agresor-serial**: the same man is named by incidents (not void) against
    ``rules.serial_women`` or more women (two). One alert per man on each of them
@@ -35,6 +42,7 @@ from datetime import datetime, timedelta
 
 from mappings.run import is_valid
 from mappings.run import normalize as normal_run
+from server.search.values import normalize
 from server.warnings.config import Rules
 from server.warnings.rules import Finding, Incident, day, instant
 
@@ -48,6 +56,12 @@ MEASURE = "medida-proteccion"
 class Aggressor:
     ref: str  # RelatedPerson/<id>
     identifiers: frozenset[tuple[str, str]] = frozenset()  # certain ones, RUNs normal
+    #: (first given name, first surname, birth date), normalised; None without all three
+    described: tuple[str, str, str] | None = None
+
+    @property
+    def has_run(self) -> bool:
+        return any(system == RUN_SYSTEM for system, _ in self.identifiers)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,24 @@ class Measure:
 
 def aggressor(resource: dict) -> Aggressor:
     """A RelatedPerson as the rules compare it."""
-    return Aggressor(f"RelatedPerson/{resource['id']}", identifiers(resource))
+    return Aggressor(f"RelatedPerson/{resource['id']}", identifiers(resource),
+                     described(resource))
+
+
+def described(resource: dict) -> tuple[str, str, str] | None:
+    """(first given name, first surname, birth date) of his official name (else the
+    first), normalised; None unless all three are there."""
+    names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
+    name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    given = next((w for g in name.get("given") or [] if isinstance(g, str)
+                  for w in normalize(g.replace("-", " ")).split()), None)
+    family = name.get("family")
+    surname = next(iter(normalize(family.replace("-", " ")).split()), None) \
+        if isinstance(family, str) else None
+    born = resource.get("birthDate")
+    if not given or not surname or not isinstance(born, str) or len(born) != 10:
+        return None
+    return given, surname, born
 
 
 def identifiers(resource: dict) -> frozenset[tuple[str, str]]:
@@ -113,7 +144,9 @@ def measure(resource: dict) -> Measure | None:
 
 def same(a: Aggressor, b: Aggressor) -> bool:
     """True when two aggressor records are the same man (see the module docstring)."""
-    return a.ref == b.ref or bool(a.identifiers & b.identifiers)
+    return a.ref == b.ref or bool(a.identifiers & b.identifiers) or (
+        a.described is not None and a.described == b.described
+        and not (a.has_run and b.has_run))
 
 
 def serial_aggressor(rules: Rules, patient: str, incidents: list[Incident],
@@ -154,6 +187,9 @@ def _matched(patient: str, records: list[str], others: list[str],
     words = ["su RUN"] if RUN_SYSTEM in systems else []
     if systems - {RUN_SYSTEM}:
         words.append("otro identificador suyo")
+    if any(same(known(o), known(h)) and not known(o).identifiers & known(h).identifiers
+           and o != h for o in others for h in records):
+        words.append("su nombre y fecha de nacimiento")
     if any(set(i.aggressors) & set(records) for i in involved if i.survivor != patient):
         words.append("el registro del agresor")
     return " y ".join(words)

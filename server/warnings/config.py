@@ -50,6 +50,8 @@ class Rules:
     #: CarePlan.activity.detail.status codes of a plan's service that are a drop-out
     dropped_activity: frozenset[str] = frozenset()
     lost_contact: timedelta = timedelta(days=30)  # a high-risk woman's longest silence
+    #: how far before her latest assessment a lower one makes it an escalation
+    escalation_window: timedelta = timedelta(days=365)
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
@@ -70,7 +72,8 @@ def load_rules(path: str | Path | None = None) -> Rules:
                   for level, days in doc["reevaluacion"]["diasPorNivel"].items()},
                  doc["agresorSerial"]["mujeres"], frozenset(dropped["estadosDerivacion"]),
                  frozenset(dropped["estadosActividad"]),
-                 timedelta(days=doc["perdidaContacto"]["dias"]))
+                 timedelta(days=doc["perdidaContacto"]["dias"]),
+                 timedelta(days=doc["escalamiento"]["ventanaDias"]))
 
 
 def _against_terminology(doc: dict[str, Any]) -> list[str]:

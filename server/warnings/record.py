@@ -23,7 +23,14 @@ from server.access import survivor_of
 from server.repository import Write
 from server.search.parse import parse_criteria
 from server.search.syntax import escape
-from server.warnings.aggressors import RUN_SYSTEM, Aggressor, Measure, aggressor, measure
+from server.warnings.aggressors import (
+    RUN_SYSTEM,
+    Aggressor,
+    Measure,
+    aggressor,
+    measure,
+    same,
+)
 from server.warnings.config import Rules
 from server.warnings.engagement import (
     LEFT,
@@ -110,8 +117,9 @@ def group(w: Write, refs: Iterable[str], extra: Iterable[tuple[str, str]] = ()
           ) -> tuple[dict[str, Aggressor], list[dict]]:
     """The aggressor records that are the same men as ``refs`` (``RelatedPerson/<id>``)
     or carry one of the identifiers ``extra`` (one hop: the same record, or sharing an
-    identifier), and every incident, void ones too, that names one of them. Two
-    searches: by identifier, then incidents by ``focus``."""
+    identifier, or his name and birth date: ``same``), and every incident, void ones too,
+    that names one of them. Searches: by identifier, by name and birth date, then
+    incidents by ``focus``."""
     known = _aggressors(w, set(refs))
     wanted = sorted({(s, form) for s, v in {*extra, *(i for a in known.values()
                                                        for i in a.identifiers)}
@@ -120,6 +128,12 @@ def group(w: Write, refs: Iterable[str], extra: Iterable[tuple[str, str]] = ()
         for person in records(w, "RelatedPerson", [("identifier", ",".join(chunk))]):
             found = aggressor(person)
             known.setdefault(found.ref, found)
+    for man in [a for a in known.values() if a.described is not None]:
+        _, surname, born = man.described
+        for person in records(w, "RelatedPerson", [("name", escape(surname)),
+                                                   ("birthdate", born)]):
+            if same(found := aggressor(person), man):
+                known.setdefault(found.ref, found)
     incidents = [r for chunk in _chunks(sorted(known))
                  for r in records(w, "Observation", [("focus", ",".join(chunk)), _INCIDENTS])]
     return known, incidents

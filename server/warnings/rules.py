@@ -8,9 +8,11 @@ does, so raising is idempotent and an alert clears itself when its condition doe
 1. **riesgo-alto**: her latest assessment is at a high level (``rules.json``: alto,
    vital, the PUIR's vital-alto) or its score reaches its instrument's threshold (DASH:
    14 of 24).
-2. **escalamiento**: her latest assessment ranks higher than the one before it, from
-   whatever institutions (ranks in ``rules.json``: the PUIR does not tell alto from
-   vital, so both rank 3).
+2. **escalamiento**: her latest assessment ranks higher than an earlier one of hers
+   made in the 365 days before it, from whatever institutions (ranks in ``rules.json``:
+   the PUIR does not tell alto from vital, so both rank 3). Not only the one just before:
+   medio, then the PUIR's vital-alto, then vital is an escalation (section 5.4 of the
+   institutions' fixtures), which a second top-level assessment does not undo.
 3. **reincidencia** (the UK MARAC "repeat" criterion): two or more incidents within any
    365 days, incidents less than 72 hours apart counting as one (the police complaint and
    the emergency-room visit of the same night).
@@ -192,12 +194,15 @@ def high_risk(rules: Rules, assessments: list[Assessment]) -> Finding | None:
 
 
 def escalation(rules: Rules, assessments: list[Assessment]) -> Finding | None:
-    """Rule 2: her latest ranked assessment ranks higher than the one before it."""
+    """Rule 2: her latest ranked assessment ranks higher than the lowest ranked one of
+    ``escalation_window`` before it (the evidence: that one, then the latest)."""
     ranked = [a for a in assessments if a.level in rules.ranks]
     if len(ranked) < 2:
         return None
-    before, latest = ranked[-2], ranked[-1]
-    if rules.ranks[latest.level] <= rules.ranks[before.level]:
+    latest = ranked[-1]
+    earlier = [a for a in ranked[:-1] if latest.at - a.at <= rules.escalation_window]
+    before = min(reversed(earlier), key=lambda a: rules.ranks[a.level], default=None)
+    if before is None or rules.ranks[latest.level] <= rules.ranks[before.level]:
         return None
     return Finding("escalamiento", (before.ref, latest.ref),
                    f"El riesgo subió de {before.level} ({day(before.at)}) a {latest.level} "

@@ -47,6 +47,7 @@ from server.linkage.identity import (
     UNVERIFIED_RUN_SYSTEM,
 )
 from tests.conftest import SHARED
+from tests.ground_truth import CONTACT, DUPLICATE, INGESTED, OUT_OF_SCOPE, REJECTED
 
 FIXTURES = SHARED / "fixtures" / "institutions"
 #: Every file's extraction date: no genuine event (or birth) is later.
@@ -59,8 +60,6 @@ UNDATED = datetime(9999, 12, 31, tzinfo=UTC)
 #: Section 5.1's scope rule for the ER feed: a DG1 code in these families is VAW evidence.
 VAW_CODES = ("T74", "Y05", "Y06", "Y07")
 
-INGESTED, CONTACT, DUPLICATE, OUT_OF_SCOPE, REJECTED = (
-    "ingested", "contact only", "duplicate", "out of scope", "rejected")
 
 
 @dataclass(frozen=True)

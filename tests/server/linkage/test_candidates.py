@@ -60,11 +60,27 @@ def test_a_survivor_hidden_from_the_creator_is_never_a_candidate(live):
     assert candidates(centre, new["id"]) == []  # and nobody else was told of her
 
 
-def test_a_survivor_with_a_valid_run_is_linked_by_her_run_only(live):
-    """Rule 5.2.2: probabilistic linkage is for a record with no valid RUN or document."""
+def test_two_identified_records_are_linked_by_their_documents_only(live):
+    """Rule 5.2.2: probabilistic linkage is for a record with no valid RUN or document;
+    two records that carry them are the same woman only when they are the same."""
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
     number = phone()
-    centre.create(patient("Nora", "Pailalef", comuna=LA_FLORIDA, phone=number))
+    centre.create(patient("Nora", "Pailalef", comuna=LA_FLORIDA, phone=number,
+                          passport=("862", "V1234567")))
     identified = centre.create(patient("Nora", "Pailalef", comuna=LA_FLORIDA, phone=number,
                                        run=new_run()))
     assert candidates(centre, identified["id"]) == []
+
+
+def test_a_record_with_a_run_is_linked_to_a_known_one_without(live):
+    """The pair, not the order it came in, decides: the woman a neighbour named to the
+    hotline is proposed when her own record with her RUN arrives, and the record with
+    the RUN is the one to keep (``source``)."""
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    number = phone()
+    named = centre.create(patient("Nora", "Pailalef", comuna=LA_FLORIDA, phone=number))
+    identified = centre.create(patient("Nora", "Pailalef", comuna=LA_FLORIDA, phone=number,
+                                       run=new_run()))
+    [link] = candidates(centre, identified["id"])
+    assert [(i["type"], i["resource"]["reference"]) for i in link["item"]] == [
+        ("source", f"Patient/{identified['id']}"), ("alternate", f"Patient/{named['id']}")]

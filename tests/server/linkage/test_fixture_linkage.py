@@ -31,61 +31,16 @@ from server.linkage.compare import compare
 from server.linkage.identity import identity
 from server.linkage.match import matches
 from tests.conftest import GENERIC, serve
+from tests.ground_truth import NOT_SURVIVORS, SURVIVORS, ground_truth
 from tests.server.linkage.fixtures_as_fhir import (
-    CONTACT,
-    DUPLICATE,
     FIXTURES,
     INGESTED,
-    OUT_OF_SCOPE,
-    REJECTED,
     Record,
     records,
 )
 from tests.stores import TEST_STORE, drop_store, new_store_url
 
 LINKED = ("certain", "probable")
-
-#: Section 6.2, the survivors with several records (records in date order).
-SURVIVORS: dict[str, tuple[str, ...]] = {
-    "S01": ("hotline row 3", "police item 3", "health message 1", "sernameg row 2",
-            "police item 11", "health message 7", "hotline row 16"),
-    "S02": ("hotline row 5", "sernameg row 1", "health message 10"),
-    "S03": ("police item 1", "police item 6", "health message 2", "sernameg row 4"),
-    "S04": ("hotline row 11", "police item 8", "health message 6", "sernameg row 6"),
-    "S05": ("hotline row 13", "health message 3", "sernameg row 8"),
-    "S06": ("police item 9", "sernameg row 7"),
-    "S07": ("police item 20", "health message 14", "sernameg row 17"),
-    "S08": ("hotline row 9", "sernameg row 5"),
-    "S09": ("police item 10", "health message 4", "sernameg row 9"),
-    "S10": ("hotline row 1", "hotline row 8", "hotline row 18"),
-    "S11": ("hotline row 19", "police item 15", "health message 11", "sernameg row 12"),
-    "S12": ("police item 4", "sernameg row 3", "police item 18", "health message 13"),
-    "S14": ("hotline row 21", "police item 16"),
-    "S15": ("hotline row 23", "sernameg row 13"),
-    "S20": ("police item 12", "health message 8"),
-    "NN": ("health message 15",),
-}
-#: Section 6.2, the single-source survivors of one record each, by file.
-SINGLES: tuple[str, ...] = (
-    *(f"hotline row {n}" for n in (14, 17, 20, 24, 25, 26, 28, 30, 31, 32, 33, 35, 36, 38, 39)),
-    *(f"police item {n}" for n in (2, 5, 7, 13, 14, 17, 19, 21, 22, 23, 24, 25)),
-    *(f"sernameg row {n}" for n in (10, 11, 14, 15, 16, 18, 19, 20)),
-    "health message 9",
-)
-#: Section 6.1, the records that are no survivor's.
-NOT_SURVIVORS: dict[str, str] = {
-    **{f"hotline row {n}": CONTACT for n in (2, 4, 7, 10, 12, 15, 22, 27, 34, 37, 40)},
-    "hotline row 6": DUPLICATE,
-    "hotline row 29": REJECTED,
-    "health message 5": DUPLICATE,
-    "health message 12": OUT_OF_SCOPE,
-}
-
-
-def ground_truth() -> dict[str, tuple[str, ...]]:
-    """Every survivor's records by label (a single-source survivor's label is her record)."""
-    return {**SURVIVORS, **{key: (key,) for key in SINGLES}}
-
 
 @pytest.fixture(scope="module")
 def fixture_records() -> list[Record]:

@@ -110,6 +110,39 @@ def test_a_merge_moves_her_records_to_the_target_and_is_undone_exactly(live):
     assert again.status_code == 422
 
 
+def test_her_two_cases_become_one_and_the_undoing_parts_them_again(live):
+    """One woman has one case: merging two records that each have an open case keeps
+    the one opened first and folds the other into it (cancelled, its contacts moved);
+    the undoing reopens it with its contacts."""
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    coordinator = Institution(live, WOMENS_CENTRE, "COC")  # sees the cases, as their lead
+    target, source, hers_first = two_records(centre)  # the source's contact, then:
+    hers_then = contact(centre, target["id"])
+    older = coordinator.get(f"Encounter/{hers_first['id']}").json()["episodeOfCare"]
+    newer = coordinator.get(f"Encounter/{hers_then['id']}").json()["episodeOfCare"]
+    keep, fold = older[0]["reference"], newer[0]["reference"]
+    assert keep != fold
+    outputs(centre.post("Patient/$merge", parameters(
+        source_patient=f"Patient/{source['id']}", target_patient=f"Patient/{target['id']}")))
+    cases = {e["resource"]["id"]: e["resource"] for e in coordinator.get(
+        "EpisodeOfCare", patient=f"Patient/{target['id']}").json()["entry"]}
+    assert {id: c["status"] for id, c in cases.items()} == {
+        keep.split("/")[1]: "active", fold.split("/")[1]: "cancelled"}
+    assert cases[fold.split("/")[1]]["statusHistory"][-1]["status"] == "active"
+    for encounter in (hers_first, hers_then):
+        assert coordinator.get(f"Encounter/{encounter['id']}").json()["episodeOfCare"] == \
+            [{"reference": keep}]
+
+    outputs(centre.post("Patient/$unmerge", parameters(
+        source_patient=f"Patient/{source['id']}", target_patient=f"Patient/{target['id']}")))
+    assert coordinator.get(f"Encounter/{hers_first['id']}").json()["episodeOfCare"] == older
+    assert coordinator.get(f"Encounter/{hers_then['id']}").json()["episodeOfCare"] == newer
+    reopened = coordinator.get(fold).json()
+    assert reopened["status"] == "active" and "end" not in reopened["period"]
+    assert "statusHistory" not in reopened
+    assert coordinator.get(keep).json()["patient"]["reference"] == f"Patient/{source['id']}"
+
+
 def test_the_source_identifiers_move_to_the_target_as_old_ones(live):
     centre = Institution(live, WOMENS_CENTRE, "TREAT")
     run = new_run()
@@ -125,6 +158,20 @@ def test_the_source_identifiers_move_to_the_target_as_old_ones(live):
         source_patient=f"Patient/{source['id']}", target_patient=f"Patient/{target['id']}")))
     assert [i["value"] for i in centre.get(f"Patient/{target['id']}").json()["identifier"]] \
         == ["X1234567"]
+
+
+def test_once_merged_her_run_finds_the_target_only(live):
+    """Both records carry her RUN after a merge (the target as an old identifier): a
+    create with it is her target, not two matches (412)."""
+    centre = Institution(live, WOMENS_CENTRE, "TREAT")
+    run = new_run()
+    source = centre.create(patient("Luz", "Araya", run=run))
+    target = centre.create(patient("Luz", "Araya", passport=("PER", "X7654321")))
+    outputs(centre.post("Patient/$merge", parameters(
+        source_patient=f"Patient/{source['id']}", target_patient=f"Patient/{target['id']}")))
+    again = centre.post("Patient", patient("Luz", "Araya", run=run))
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == target["id"]
 
 
 def test_a_preview_writes_nothing(live):

@@ -75,6 +75,20 @@ def test_high_risk_clears_when_her_latest_assessment_is_lower():
     assert high_risk(RULES, [assessed(1, "alto"), assessed(2, "medio", 30)]) is None
 
 
+def test_escalation_compares_her_latest_with_her_lowest_of_the_year_before():
+    """Section 5.4 of the institutions' fixtures: medio, then the PUIR's vital-alto, then
+    vital is an escalation (S01), though the last two rank the same."""
+    finding = escalation(RULES, [assessed(1, "medio"), assessed(2, "vital-alto", 100),
+                                 assessed(3, "vital", 110)])
+    assert finding.evidence == ("RiskAssessment/e1", "RiskAssessment/e3")
+    finding = escalation(RULES, [assessed(1, "bajo"), assessed(2, "medio", 9),
+                                 assessed(3, "alto", 20)])
+    assert finding.evidence == ("RiskAssessment/e1", "RiskAssessment/e3")
+    # a lower assessment more than a year before her latest is no escalation now
+    assert escalation(RULES, [assessed(1, "bajo"), assessed(2, "medio", 366)]) is None
+    assert escalation(RULES, [assessed(1, "bajo"), assessed(2, "medio", 365)]) is not None
+
+
 def test_escalation_compares_her_latest_with_the_one_before():
     finding = escalation(RULES, [assessed(1, "bajo"), assessed(2, "medio", 3)])
     assert finding.evidence == ("RiskAssessment/e1", "RiskAssessment/e2")
@@ -422,3 +436,31 @@ def test_a_high_risk_woman_no_institution_has_seen_for_30_days_is_lost_to_contac
     # with no contact at all, her assessment is the last time anyone saw her
     assert lost_contact(RULES, high, [], DAY0 + timedelta(days=31)).evidence == (
         "RiskAssessment/e1",)
+
+
+def test_a_record_without_a_valid_run_is_the_man_of_the_same_name_and_birth_date():
+    """Rule 5.3 of the institutions' fixtures (G12: his second complaint's RUN has a wrong
+    check digit). Names without a birth date identify nobody; two valid RUNs that
+    differ are two men whatever their names."""
+    from server.warnings.aggressors import aggressor, same
+
+    def person(n: int, run: str | None = None, born: str | None = "1970-06-06",
+               given: str = "Héctor Manuel", family: str = "Oyarzo") -> Aggressor:
+        body = {"id": f"a{n}", "name": [{"use": "official", "family": family,
+                                         "given": [given]}]}
+        if run:
+            body["identifier"] = [{"system": RUN, "value": run}]
+        if born:
+            body["birthDate"] = born
+        return aggressor(body)
+
+    known = person(1, "40380821-0")
+    assert same(known, person(2))  # no RUN: his name and birth date
+    assert same(known, person(3, given="  hector", family="OYARZO"))
+    assert not same(known, person(4, born=None))
+    assert not same(known, person(5, born="1970-06-07"))
+    assert not same(known, person(6, "9876543-3"))  # another valid RUN: another man
+    incidents = [against(1, ANA, 0, 1), against(2, BERTA, 3, 2)]
+    [finding] = serial_aggressor(RULES, ANA, incidents, records_of(known, person(2)))
+    assert "su nombre y fecha de nacimiento" in finding.detail
+
