@@ -79,7 +79,7 @@ def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source:
 
 def _store(ctx: Context, store: Store, result: Result) -> Result:
     bundle = result.bundle
-    _keep_recorded(store, bundle)
+    _keep_first_load(store, bundle)
     ctx = replace(ctx, audit=AuditRecord(ctx.principal))  # each record is audited
     try:
         response = dispatch(ctx, FhirRequest("POST", "", parsed=bundle,
@@ -94,15 +94,29 @@ def _store(ctx: Context, store: Store, result: Result) -> Result:
     return result
 
 
-def _keep_recorded(store: Store, bundle: dict) -> None:
-    """Re-ingesting a record keeps its Provenance's ``recorded`` (the first load's), so
-    that nothing changes and no new version is written."""
+def _keep_first_load(store: Store, bundle: dict) -> None:
+    """Re-ingesting a record keeps what its Provenance said of the first load, so that
+    nothing changes and no new version is written: when (``recorded``), and what it
+    wrote (``target``). A conditional entry (her Patient) may be found elsewhere now,
+    in the record she was merged into since, but the first load made the one it made."""
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] == "Provenance":
             found = store.read("Provenance", resource["id"])
-            if found is not None and not found.deleted:
-                resource["recorded"] = orjson.loads(found.body)["recorded"]
+            if found is None or found.deleted:
+                continue
+            first = orjson.loads(found.body)
+            resource["recorded"] = first["recorded"]
+            if _same_but_conditional(resource["target"], first["target"]):
+                resource["target"] = first["target"]
+
+
+def _same_but_conditional(now: list[dict], first: list[dict]) -> bool:
+    """Whether two Provenance target lists differ only where ``now`` names a bundle
+    entry of its own (``urn:uuid:``, resolved when the transaction runs)."""
+    return len(now) == len(first) and all(
+        a["reference"] == b.get("reference") or a["reference"].startswith("urn:uuid:")
+        for a, b in zip(now, first, strict=True))
 
 
 def _diagnostics(error: errors.FhirError) -> str:

@@ -265,6 +265,17 @@ def test_the_alerts_are_the_readmes(confirmed):
     assert found["agresor-serial"] == SERIAL
 
 
+def test_ingesting_the_files_again_changes_nothing(confirmed):
+    """Even after the merges: a merged record's key or RUN finds the Patient it was
+    merged into (which holds its identifiers), so every record is found as it is."""
+    versions = confirmed.store.version_count()
+    for name, path, _ in SOURCES:
+        summary = ingest.ingest(confirmed.store, confirmed.ctx.settings, mappings.load(name),
+                                (FIXTURES / path).read_bytes(), path, extracted=EXTRACTED)
+        assert summary.counts == OUTCOMES[name]
+    assert confirmed.store.version_count() == versions
+
+
 def test_undoing_a_confirmation_parts_her_records_and_cases_again(confirmed):
     """S08: the hotline's WhatsApp contact (no RUN) was merged into her intake at the
     women's centre; the hotline's case, opened first, was kept and the centre joined
