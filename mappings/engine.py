@@ -61,6 +61,9 @@ class Result:
     outcome: str
     issues: list[Issue] = field(default_factory=list)
     bundle: dict | None = None
+    #: the record's own institution (``recordInstitution``; else the mapping's): an
+    #: ``Organization/<id>`` or the fullUrl of the bundle's entry that makes it
+    institution: str | None = None
 
     @property
     def reason(self) -> str:
@@ -110,7 +113,8 @@ def one(mapping: dict, record: Record, source: str, limit: date,
             variables["institution"] = own[0] if ":" in own[0] or "/" in own[0] \
                 else f"Organization/{own[0]}"
     bundle = transaction(mapping, fields, variables, source, record.position)
-    return Result(record.position, key, INGESTED if identified else CONTACT, issues, bundle)
+    return Result(record.position, key, INGESTED if identified else CONTACT, issues, bundle,
+                  variables["institution"])
 
 
 def fields_of(mapping: dict, record: Record) -> tuple[dict[str, Any], list[Issue]]:

@@ -34,6 +34,7 @@ from server.store import Store
 
 #: The purpose an institution's own load is made for (its consent view for linkage).
 PURPOSE = "COC"
+INSTITUTION_SID = "https://fhir.amparo.cl/sid/institucion"
 
 
 @dataclass
@@ -50,15 +51,36 @@ class Summary:
         self.results.append(result)
 
 
-def principal_of(mapping: dict) -> Principal:
-    """The institution the file comes from, as it writes: its own records, read through
-    its consent view, except that the platform links the survivors (``platform_links``):
-    a woman another institution already recorded with the same valid RUN or document is
-    found and her record is the one added to, with the institution joining her case; a
-    probable match becomes a candidate link for the platform's review."""
+def principal_of(mapping: dict, institution: str | None = None) -> Principal:
+    """The institution a record comes from (``institution``, else the mapping's), as it
+    writes: its own records, read through its consent view, except that the platform
+    links the survivors (``platform_links``): a woman another institution already
+    recorded with the same valid RUN or document is found and her record is the one added
+    to, with the institution joining her case; a probable match becomes a candidate link
+    for the platform's review."""
     return Principal(client_id=f"ingest:{mapping['name']}",
-                     institution=f"Organization/{mapping['institution']}", purpose=PURPOSE,
-                     scopes=frozenset({"system/*.cruds"}), platform_links=True)
+                     institution=institution or f"Organization/{mapping['institution']}",
+                     purpose=PURPOSE, scopes=frozenset({"system/*.cruds"}),
+                     platform_links=True)
+
+
+def author_of(store: Store, result: Result) -> str | None:
+    """The record's own institution (``Result.institution``) when the directory has it,
+    so that each hospital or centre of a feed of several authors its records, sees them
+    and takes part in the case; None otherwise (the mapping's institution writes). An
+    institution the bundle makes (a hospital's Organization, created if missing) is the
+    directory's with the same ``sid/institucion`` identifier."""
+    reference = result.institution or ""
+    if reference.startswith("urn:uuid:") and result.bundle is not None:
+        made = next((e["resource"] for e in result.bundle["entry"]
+                     if e.get("fullUrl") == reference), {})
+        ids = [i.get("value") for i in made.get("identifier") or []
+               if i.get("system") == INSTITUTION_SID]
+        reference = f"Organization/{ids[0]}" if ids and made.get("resourceType") == \
+            "Organization" else ""
+    type, _, id = reference.partition("/")
+    found = store.read("Organization", id) if type == "Organization" and id else None
+    return reference if found is not None and not found.deleted else None
 
 
 def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source: str,
@@ -67,10 +89,14 @@ def ingest(store: Store, settings: Settings, mapping: dict, data: bytes, source:
     """Run ``mapping`` over ``data`` and store what it ingests (nothing with ``dry_run``)."""
     ctx = Context(Repository(store, AccessGate(store), settings.profiles), settings,
                   principal_of(mapping), settings.base_url or INTERNAL_BASE)
+    authors: dict[str | None, Principal] = {}
     summary = Summary(mapping["name"], source)
     for result in mappings.convert(mapping, data, source, extracted):
         if result.bundle is not None and not dry_run:
-            result = _store(ctx, store, result)
+            author = author_of(store, result)
+            principal = authors.get(author) or authors.setdefault(
+                author, principal_of(mapping, author))
+            result = _store(replace(ctx, principal=principal), store, result)
         summary.add(result)
         if progress is not None:
             progress(result)

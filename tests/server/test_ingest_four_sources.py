@@ -60,6 +60,7 @@ class Ingested:
     counts: dict[str, dict[str, int]]
     #: every ingested record's label (``hotline row 3``) -> its ids by resource name
     records: dict[str, dict[str, str]]
+    authors: dict[str, str]  # label -> the institution that wrote it
     candidates: list[Candidate]  # as proposed, before the staff confirmed them
 
 
@@ -72,7 +73,7 @@ def ingest_all(tmp_path_factory: pytest.TempPathFactory,
     initialise(settings)
     store = open_store(url)
     try:
-        counts, records = {}, {}
+        counts, records, authors = {}, {}, {}
         for name, path, label in sources:
             mapping = mappings.load(name)
             data = (FIXTURES / path).read_bytes()
@@ -83,9 +84,11 @@ def ingest_all(tmp_path_factory: pytest.TempPathFactory,
                     records[f"{label} {result.position}"] = {
                         r["name"]: resource_id(mapping, result.key, r["name"])
                         for r in mapping["resources"]}
+                    authors[f"{label} {result.position}"] = ingest.author_of(store, result) \
+                        or f"Organization/{mapping['institution']}"
         ctx = platform_context(Context(Repository(store, AccessGate(store), settings.profiles),
                                        settings, ANONYMOUS, INTERNAL_BASE), "revisora")
-        yield Ingested(store, ctx, counts, records, pending(ctx))
+        yield Ingested(store, ctx, counts, records, authors, pending(ctx))
     finally:
         store.close()
         drop_store(url)
@@ -203,8 +206,6 @@ def test_each_survivor_has_one_open_case_holding_all_her_contacts(confirmed):
     assert Counter(c["status"] for c in cases) == {"active": 52, "cancelled": len(PROBABLE)}
     open_cases = {c["patient"]["reference"]: c for c in cases if c["status"] == "active"}
     assert len(open_cases) == 52
-    institutions = {label: f"Organization/{mappings.load(name)['institution']}"
-                    for name, _, label in SOURCES}
     for records in ground_truth().values():
         case = open_cases[survivor_of(confirmed, records[0])]
         contacts = [orjson.loads(confirmed.store.read(
@@ -215,8 +216,27 @@ def test_each_survivor_has_one_open_case_holding_all_her_contacts(confirmed):
         assert clock.parse_instant(case["period"]["start"]) == first, records
         team = orjson.loads(confirmed.store.read(
             "CareTeam", case["team"][0]["reference"].split("/")[1]).body)
-        assert {institutions[label.rsplit(" ", 1)[0]] for label in records} <= \
+        assert {confirmed.authors[label] for label in records} <= \
             {p["member"]["reference"] for p in team["participant"]}, records
+
+
+def test_each_record_is_written_by_its_own_institution(ingested):
+    """A feed of several institutions: each hospital, police force and women's centre
+    the directory knows authors its own records (it sees them, and takes part in her
+    case); a record of one it does not know is written by the feed's institution (two
+    hospitals and eight centres of these files are not in the demo directory)."""
+    def kind(author: str) -> str:
+        id = author.split("/")[1]
+        return next((p for p in ("salud-urgencia", "centro-de-la-mujer")
+                     if id.startswith(p + "-")), id)
+
+    assert Counter(map(kind, ingested.authors.values())) == {
+        "linea-1455": 27, "carabineros": 23, "pdi": 2, "salud-urgencia": 11,
+        "red-urgencias-salud": 2, "centro-de-la-mujer": 12, "sernameg": 8}
+    for label, ids in ingested.records.items():
+        contact = orjson.loads(ingested.store.read("Encounter", ids["contacto"]).body)
+        assert {"system": "https://fhir.amparo.cl/CodeSystem/institucion-autora",
+                "code": ingested.authors[label].split("/")[1]} in contact["meta"]["tag"]
 
 
 def test_the_aggressors_are_the_readmes(confirmed):
@@ -300,7 +320,7 @@ def test_undoing_a_confirmation_parts_her_records_and_cases_again(confirmed):
         return {p["member"]["reference"] for p in team["participant"]}
 
     kept = case_of("hotline row 9")
-    assert team_of(kept) == {"Organization/linea-1455", "Organization/sernameg"}
+    assert team_of(kept) == {"Organization/linea-1455", confirmed.authors["sernameg row 5"]}
     [merged] = [p for p in every(confirmed.store, "Patient")
                 if any(link["other"]["reference"] == centre for link in p.get("link") or [])
                 and p.get("active") is False]
