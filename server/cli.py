@@ -84,7 +84,10 @@ def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str |
     import mappings
     from mappings.readers import read
     from server import ingest as ingestion
+    from server.access import AccessGate
     from server.ingest_report import write_report
+    from server.linkage.review import pending
+    from server.repository import Repository
     from server.store import open_store
 
     if list_only:
@@ -111,6 +114,7 @@ def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str |
                                        dry_run=dry_run,
                                        extracted=extracted.date() if extracted else None,
                                        progress=lambda result: bar.update(1))
+        awaiting = len(pending(Repository(database, AccessGate(database), settings.profiles)))
     except mappings.Unreadable as exc:
         _fail(f"{file}: {exc}")
     finally:
@@ -120,7 +124,8 @@ def ingest(name: str | None, file: str | None, dry_run: bool, report_file: str |
     click.echo(json.dumps({"mapping": name, "file": Path(file).name, "dryRun": dry_run,
                            "records": len(summary.results), **summary.counts,
                            "warnings": sum(len([i for i in r.issues if i.severity == "warning"])
-                                           for r in summary.results)},
+                                           for r in summary.results),
+                           "candidateLinksAwaitingReview": awaiting},
                           ensure_ascii=False))
 
 
@@ -415,7 +420,7 @@ def linkage_list(store: str | None) -> None:
     from server.linkage.review import pending
 
     with _platform(store) as ctx:
-        for candidate in pending(ctx):
+        for candidate in pending(ctx.repo):
             click.echo(json.dumps({"id": candidate.id, "keep": candidate.keep,
                                    "fold": candidate.fold, "reasons": candidate.reasons,
                                    "proposedBy": candidate.proposer}, ensure_ascii=False))

@@ -23,6 +23,7 @@ from server.audit.recorder import AuditRecord
 from server.errors import not_found
 from server.linkage.compare import compare
 from server.linkage.identity import identity
+from server.repository import Repository
 from server.search.parse import parse_search
 
 #: candidate links listed at most, oldest first
@@ -41,25 +42,25 @@ class Candidate:
     proposer: str | None
 
 
-def pending(ctx: Context) -> list[Candidate]:
+def pending(repo: Repository) -> list[Candidate]:
     """Every candidate link (``active`` false) still standing."""
     query = parse_search("Linkage", [("_count", str(LIMIT)), ("_sort", "_lastUpdated")]).query
     found = []
-    for version in ctx.repo.search(ANONYMOUS, replace(query, total=False)).matches:
+    for version in repo.search(ANONYMOUS, replace(query, total=False)).matches:
         link = orjson.loads(version.body)
         if link.get("active") is not False:
             continue
         items = {i.get("type"): (i.get("resource") or {}).get("reference", "")
                  for i in link.get("item") or []}
         keep, fold = items.get("source", ""), items.get("alternate", "")
-        found.append(Candidate(version.id, keep, fold, _reasons(ctx, keep, fold),
+        found.append(Candidate(version.id, keep, fold, _reasons(repo, keep, fold),
                                author_code(link)))
     return found
 
 
 def confirm(ctx: Context, id: str) -> dict:
     """Merge the link's record to fold into its record to keep; the ``$merge`` answer."""
-    candidate = next((c for c in pending(ctx) if c.id == id), None)
+    candidate = next((c for c in pending(ctx.repo) if c.id == id), None)
     if candidate is None:
         raise not_found(f"no candidate link Linkage/{id[:64]}")
     body = {"resourceType": "Parameters", "parameter": [
@@ -69,7 +70,7 @@ def confirm(ctx: Context, id: str) -> dict:
 
 
 def reject(ctx: Context, id: str) -> None:
-    if not any(c.id == id for c in pending(ctx)):
+    if not any(c.id == id for c in pending(ctx.repo)):
         raise not_found(f"no candidate link Linkage/{id[:64]}")
     _run(ctx, FhirRequest("DELETE", f"Linkage/{id}"))
 
@@ -86,10 +87,10 @@ def _run(ctx: Context, request: FhirRequest) -> dict:
     return orjson.loads(body) if isinstance(body, bytes) and body else body or {}
 
 
-def _reasons(ctx: Context, keep: str, fold: str) -> tuple[str, ...]:
+def _reasons(repo: Repository, keep: str, fold: str) -> tuple[str, ...]:
     patients = []
     for reference in (keep, fold):
-        found = ctx.repo.store.read("Patient", reference.partition("/")[2])
+        found = repo.store.read("Patient", reference.partition("/")[2])
         if found is None or found.deleted:
             return ()
         patients.append(identity(orjson.loads(found.body)))

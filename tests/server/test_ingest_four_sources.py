@@ -88,7 +88,7 @@ def ingest_all(tmp_path_factory: pytest.TempPathFactory,
                         or f"Organization/{mapping['institution']}"
         ctx = platform_context(Context(Repository(store, AccessGate(store), settings.profiles),
                                        settings, ANONYMOUS, INTERNAL_BASE), "revisora")
-        yield Ingested(store, ctx, counts, records, authors, pending(ctx))
+        yield Ingested(store, ctx, counts, records, authors, pending(ctx.repo))
     finally:
         store.close()
         drop_store(url)
