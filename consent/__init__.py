@@ -38,6 +38,7 @@ from ._model import (
     Principal,
 )
 from ._policy import Grant, PolicyError, Selector, load_policies, policies
+from ._provisions import parse_instant
 from ._scopes import scope_allows
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "default_labels",
     "keys_valid_until",
     "load_policies",
+    "parse_instant",
     "plain_keys",
     "policies",
     "principal_keys",

@@ -115,6 +115,17 @@ def _index(ours: list[Resource]) -> str:
                     ", ".join(r["resource"] for r in t.get("resourceTrigger", [])),
                     ", ".join(f"`{f['filterParameter']}`" for f in t.get("canFilterBy", [])),
                     _sentence(t.get("description"))] for t in topics))]
+    measures = ig.measures()
+    lines += [f"## Indicadores ({len(measures)})", "",
+              "Measures que `Measure/[id]/$evaluate-measure` y `amparo report` evalúan; "
+              "cada uno explica en su `guidance` el consentimiento y la protección de "
+              "celdas pequeñas.", "",
+              *_table(["Indicador", "Puntuación", "Estratificadores", "Descripción"],
+                      ([f"{m['title']} (`{m['id']}`)", m["scoring"]["coding"][0]["code"],
+                        ", ".join(dict.fromkeys(f"`{s['code']['coding'][0]['code']}`"
+                                                for g in m["group"]
+                                                for s in g.get("stratifier", []))),
+                        _sentence(m.get("description"))] for m in measures))]
     return _text(lines)
 
 

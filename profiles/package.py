@@ -85,6 +85,7 @@ _INDEXED = ("url", "version", "kind", "type", "supplements", "content")
 _MTIME = 499162500
 _CHARTER = {"StructureDefinition": "perfiles", "SearchParameter": "busqueda",
             "OperationDefinition": "operaciones", "SubscriptionTopic": "suscripciones",
+            "Measure": "indicadores",
             "CodeSystem": "terminologia",
             "ValueSet": "terminologia", "ConceptMap": "terminologia"}
 
@@ -158,7 +159,7 @@ def _conformance() -> list[Resource]:
     terminology = [r for type in registry.TYPES for r in registry.all_of(type)
                    if not r.get("url", "").startswith(_IN_CORE)]
     return [*definitions, *ig.search_parameters(), *ig.operation_definitions(),
-            *ig.subscription_topics(), *terminology]
+            *ig.subscription_topics(), *ig.measures(), *terminology]
 
 
 def _resources(version: str) -> list[Resource]:
@@ -176,6 +177,8 @@ def _implementation_guide(version: str, conformance: list[Resource]) -> Resource
         ("operaciones", "Operaciones", "Operaciones del servidor que R4B no define."),
         ("suscripciones", "Tópicos de suscripción",
          "Los eventos a los que las instituciones se suscriben (Subscriptions Backport)."),
+        ("indicadores", "Indicadores",
+         "Los indicadores agregados que la plataforma publica ($evaluate-measure)."),
         ("terminologia", "Terminología",
          "Sistemas de códigos, conjuntos de valores y mapas de conceptos de Amparo, y los "
          "sistemas de códigos nacionales (CL Core, MINSAL) que usan."),

@@ -71,7 +71,7 @@ PUBLIC_TYPES = frozenset({
     "StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap", "SearchParameter",
     "CapabilityStatement", "OperationDefinition", "NamingSystem", "ImplementationGuide",
     "CompartmentDefinition", "StructureMap", "TerminologyCapabilities", "SubscriptionTopic",
-    "Organization", "PractitionerRole", "Questionnaire", "PlanDefinition",
+    "Measure", "Organization", "PractitionerRole", "Questionnaire", "PlanDefinition",
 })
 #: The resources that define a survivor's context: writing one recomputes her keys.
 CONTEXT_TYPES = frozenset({"EpisodeOfCare", "CareTeam", "Consent"})

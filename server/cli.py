@@ -509,3 +509,22 @@ def _jsonable(value: object) -> object:
 
         return asdict(value)  # type: ignore[arg-type]
     return value
+
+
+@main.command()
+@click.option("--period", required=True, metavar="P",
+              help="a year (2025) or a month (2025-03)")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write the CSV files and charts into")
+@click.option("--store", default=None, help=STORE_HELP)
+def report(period: str, out: Path, store: str | None) -> None:
+    """Write the indicators of period P as CSV and charts into OUT (README,
+    "Indicators"); print a JSON summary."""
+    from server.indicators.cli import run_report
+
+    try:
+        settings = _settings(store)
+        summary = run_report(settings.store, period, out, settings.indicator_min_cell)
+    except (ValueError, OSError) as exc:
+        _fail(f"report: {exc}")
+    click.echo(json.dumps(summary, ensure_ascii=False))

@@ -59,6 +59,9 @@ class Settings:
     #: How long a rest-hook subscription may keep failing (status ``error``, retried with
     #: exponential backoff) before it is turned ``off``, seconds.
     subscription_off_after: int = 24 * 3600
+    #: The smallest count an indicator publishes (``server/indicators/suppression.py``:
+    #: a count from 1 to this minus one is hidden, with complementary suppression).
+    indicator_min_cell: int = 5
 
     def spool_directory(self) -> Path:
         """The audit spool's directory (``audit_spool``, or its default)."""
@@ -84,8 +87,12 @@ class Settings:
             audit_spool=os.environ.get("AMPARO_AUDIT_SPOOL") or None,
             subscription_off_after=_int("AMPARO_SUBSCRIPTION_OFF_AFTER",
                                         cls.subscription_off_after),
+            indicator_min_cell=_int("AMPARO_INDICATOR_MIN_CELL", cls.indicator_min_cell),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if settings.indicator_min_cell < 2:
+            raise SystemExit(f"AMPARO_INDICATOR_MIN_CELL must be an integer of at least 2, "
+                             f"got {settings.indicator_min_cell}")
         if not 60 <= settings.token_ttl <= 3600:
             raise SystemExit(f"AMPARO_TOKEN_TTL must be 60 to 3600 seconds, got "
                              f"{settings.token_ttl}")

@@ -106,11 +106,12 @@ def load_bundles(store: Store, settings: Settings, bundles: Iterable[dict]) -> s
 def conformance_resources() -> list[dict]:
     """Every conformance resource this server serves, each with its own id: our
     StructureDefinitions (profiles and extensions), the external definitions they use,
-    our SearchParameters, OperationDefinitions and SubscriptionTopics, and the terminology
+    our SearchParameters, OperationDefinitions, SubscriptionTopics and Measures (the
+    indicators), and the terminology
     registry's CodeSystems, ValueSets and ConceptMaps (national code systems and HL7 value
     sets included)."""
     found = [*ig.structure_definitions(), *ig.external_definitions(), *ig.search_parameters(),
-             *ig.operation_definitions(), *ig.subscription_topics()]
+             *ig.operation_definitions(), *ig.subscription_topics(), *ig.measures()]
     for type in registry.TYPES:
         found.extend(registry.all_of(type))
     return found

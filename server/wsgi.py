@@ -3,6 +3,8 @@
 from flask import Flask
 
 from server.app import create_app
+from server.bulk.config import ExportConfig
+from server.bulk.worker import ExportWorker
 from server.subscriptions.break_glass import BreakGlassWatch
 from server.subscriptions.delivery import RestHookDelivery
 from server.subscriptions.matching import Matcher
@@ -18,8 +20,9 @@ def application() -> Flask:
     outbox workers of the registered consumers (``server/worker.py``) with early
     warning's (``server/warnings/``) and subscription matching's
     (``server/subscriptions/``), the timer worker (``server/timers.py``), the
-    rest-hook delivery loop and the break-glass watch on the audit trail. Each is
-    leased: one process at a time does each job. With ``AMPARO_WS_PORT`` set it also
+    rest-hook delivery loop, the break-glass watch on the audit trail and the bulk
+    export worker (``server/bulk/worker.py``). Each is leased: one process at a time
+    does each job. With ``AMPARO_WS_PORT`` set it also
     serves the websocket channel (``server/subscriptions/websocket.py``) on that port,
     which every process binds (``SO_REUSEPORT``)."""
     app = create_app()
@@ -32,10 +35,12 @@ def application() -> Flask:
     delivery.start()
     break_glass = BreakGlassWatch(amparo.store)
     break_glass.start()
+    exports = ExportWorker(amparo.store, amparo.repo, ExportConfig.from_env(settings.store))
+    exports.start()
     app.extensions["amparo.workers"] = [
         *start_workers(amparo.store, {"early-warning": warnings, "subscriptions": Matcher()}),
         start_timers(amparo.store, {TIMER: warnings.on_timer}),
-        delivery, break_glass]
+        delivery, break_glass, exports]
     channel = start_channel(amparo.repo, amparo.auth.ring)
     if channel is not None:
         app.extensions["amparo.workers"].append(channel)

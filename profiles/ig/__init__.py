@@ -17,6 +17,9 @@ The files of this package are the IG (``README.md`` here explains the modelling)
 - ``SubscriptionTopic-<id>.json``: the events institutions subscribe to (early-warning
   alerts, referrals assigned, cases updated, break-glass accesses), each trigger a FHIRPath
   criterion on ``%current``/``%previous`` (``server/subscriptions/topics.py``);
+- ``Measure-<id>.json``: the indicators the platform publishes (``$evaluate-measure``,
+  ``amparo report``): each group's populations and stratifiers name, in their criteria,
+  what ``server/indicators/`` computes;
 - ``examples/``: per profile one or more valid instances and invalid ones, each invalid for
   one stated reason (``examples/index.json``).
 
@@ -36,6 +39,7 @@ __all__ = [
     "example_index",
     "examples",
     "external_definitions",
+    "measures",
     "operation_definitions",
     "profile_for",
     "profiles_for",
@@ -112,6 +116,16 @@ def _subscription_topics() -> tuple[Resource, ...]:
 def subscription_topics() -> list[Resource]:
     """Our SubscriptionTopic resources, by file name."""
     return copy.deepcopy(list(_subscription_topics()))
+
+
+@cache
+def _measures() -> tuple[Resource, ...]:
+    return load_folder(None, "Measure-")
+
+
+def measures() -> list[Resource]:
+    """Our Measure resources (the published indicators), by file name."""
+    return copy.deepcopy(list(_measures()))
 
 
 def profiles_for(resource_type: str) -> list[Resource]:

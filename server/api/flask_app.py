@@ -23,6 +23,7 @@ from server import errors
 from server.access import ANONYMOUS, Principal
 from server.api import (  # noqa: F401 (routes)
     audit,
+    bulk_export,
     bundle,
     case_life,
     case_summary,
@@ -31,6 +32,7 @@ from server.api import (  # noqa: F401 (routes)
     history,
     ig,
     match,
+    measures,
     merge,
     metadata,
     plan_apply,
@@ -145,4 +147,7 @@ def _to_http(response: FhirResponse, version: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from server.api import bulk_files  # its route uses this module's base_url
+
     app.register_blueprint(blueprint)
+    bulk_files.init_app(app)  # bulk export files: NDJSON, outside the FHIR route table

@@ -33,6 +33,8 @@ CORE_OPERATIONS = "http://hl7.org/fhir/OperationDefinition/"
 #: The Subscriptions Backport IG's (``$status``, ``$events``, ``$get-ws-binding-token``).
 BACKPORT_OPERATIONS = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
 _BACKPORT_OPERATIONS = ("status", "events", "get-ws-binding-token")
+#: The Bulk Data Access IG's CapabilityStatement this server instantiates.
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 #: The extension that lists, on Subscription, the topics a server offers.
 TOPIC_CANONICAL = ("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
                    "capabilitystatement-subscriptiontopic-canonical")
@@ -53,6 +55,9 @@ def _statement(version: str, base_url: str) -> bytes:
         "date": "2026-11-28",
         "publisher": "Amparo",
         "kind": "instance",
+        # the Bulk Data Access IG's server statement: $export at system, Patient and
+        # Group level (server/api/bulk_export.py)
+        "instantiates": [BULK_DATA],
         "software": {"name": "Amparo", "version": _software_version()},
         "implementation": {"description": "Amparo: plataforma de intercambio FHIR para la "
                                           "gestión integrada de casos de violencia contra "

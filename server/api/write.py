@@ -31,7 +31,8 @@ JSON_PATCH = "application/json-patch+json"
 #: validator and the terminology operations rely on must change only with the code that
 #: loads them. The CapabilityStatement lists no write interaction for them.
 READ_ONLY_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
-                             "SearchParameter", "OperationDefinition", "SubscriptionTopic"})
+                             "SearchParameter", "OperationDefinition", "SubscriptionTopic",
+                             "Measure"})
 #: Every type no API call writes: the conformance resources and the audit trail.
 NOT_WRITABLE = READ_ONLY_TYPES | {"AuditEvent"}
 #: What a read-only type's URLs still accept (RFC 9110: a 405 names them in ``Allow``).

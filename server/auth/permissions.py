@@ -16,6 +16,8 @@ request runs (403 otherwise).
 - ``Patient/$match``: ``s`` (it searches the survivors);
 - ``EpisodeOfCare/[id]/$close``, ``$reopen``, ``$transfer``: ``u`` (they change the case);
 - ``Patient/$merge``, ``Patient/$unmerge``: ``u`` (they change both Patients);
+- ``Measure/[id]/$evaluate-measure``: ``r`` on Measure (aggregates only: README,
+  "Indicators");
 - ``[type]/[id]/$validate``: ``r`` (it reads the stored resource);
   ``[type]/$validate``: ``c`` or ``u`` (it checks a resource about to be written);
 - ``ig/package.tgz``: nothing beyond a valid token; ``metadata`` not even that.

@@ -10,6 +10,7 @@ from server.store.port import (
     AccessFilter,
     AccessKeys,
     Delivery,
+    ExportJob,
     HistoryPage,
     Lease,
     LeaseLost,
@@ -27,10 +28,10 @@ from server.store.port import (
 
 DEFAULT_STORE = "sqlite:///var/amparo.db"
 
-__all__ = ["UNRESTRICTED", "AccessFilter", "AccessKeys", "Delivery", "HistoryPage", "Lease",
-           "LeaseLost", "NewVersion", "Notification", "OAuthClient", "OutboxEvent", "Reader",
-           "SearchPage", "SigningKey", "Store", "StoredVersion", "UnitOfWork", "open_store",
-           "store_url"]
+__all__ = ["UNRESTRICTED", "AccessFilter", "AccessKeys", "Delivery", "ExportJob",
+           "HistoryPage", "Lease", "LeaseLost", "NewVersion", "Notification", "OAuthClient",
+           "OutboxEvent", "Reader", "SearchPage", "SigningKey", "Store", "StoredVersion",
+           "UnitOfWork", "open_store", "store_url"]
 
 
 def store_url(url: str | None = None) -> str:

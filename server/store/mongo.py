@@ -54,6 +54,7 @@ from server.store import (
     mongo_audit,
     mongo_auth,
     mongo_copy,
+    mongo_exports,
     mongo_lease,
     mongo_reindex,
     mongo_subscriptions,
@@ -69,6 +70,7 @@ from server.store.port import (
     AuditQuery,
     CopiedVersion,
     Delivery,
+    ExportJob,
     HistoryPage,
     IndexUpdate,
     Lease,
@@ -87,7 +89,7 @@ DEFAULT_DATABASE = "amparo"
 COLLECTIONS = ("resources", "versions", "outbox", "outbox_consumers", "leases", "counters",
                "timers",
                "clients", "jtis", "signing_keys", mongo_audit.COLLECTION,
-               *mongo_subscriptions.COLLECTIONS)
+               *mongo_subscriptions.COLLECTIONS, mongo_exports.COLLECTION)
 WRITER = "writer"
 #: How long a unit of work waits for the writer document before giving up (seconds).
 LOCK_TIMEOUT = 60.0
@@ -189,6 +191,7 @@ class MongoStore(Store):
         mongo_auth.init(self.db)
         mongo_audit.init(self.db)
         mongo_subscriptions.init(self.db)
+        mongo_exports.init(self.db)
         self.db.counters.update_one(
             {"_id": WRITER},
             {"$setOnInsert": {"rid": 0, "seq": 0, "position": 0, "lock": 0}}, upsert=True)
@@ -385,6 +388,17 @@ class MongoStore(Store):
         with self._reading():
             return mongo_subscriptions.due_deliveries(self.db, now_us, limit)
 
+    # -- bulk exports (mongo_exports.py) -----------------------------------------------
+
+    def export_job(self, id: str) -> ExportJob | None:
+        with self._reading():
+            return mongo_exports.get(self.db, id)
+
+    def export_jobs(self, statuses: tuple[str, ...] = (), client_id: str | None = None,
+                    expires_before: int | None = None, limit: int = 100) -> list[ExportJob]:
+        with self._reading():
+            return mongo_exports.jobs(self.db, statuses, client_id, expires_before, limit)
+
     # -- writes ----------------------------------------------------------------------
 
     @contextmanager
@@ -543,6 +557,15 @@ class MongoUnitOfWork(Searcher, UnitOfWork):
 
     def delivery(self, subscription: str) -> Delivery | None:
         return mongo_subscriptions.delivery(self.db, subscription, self.session)
+
+    def export_job(self, id: str) -> ExportJob | None:
+        return mongo_exports.get(self.db, id, self.session)
+
+    def save_export_job(self, job: ExportJob) -> None:
+        mongo_exports.save(self.db, self.session, job)
+
+    def delete_export_job(self, id: str) -> None:
+        mongo_exports.delete(self.db, self.session, id)
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

@@ -29,6 +29,7 @@ from server.store.port import (
     UNRESTRICTED,
     AccessFilter,
     Delivery,
+    ExportJob,
     HistoryPage,
     Lease,
     SearchPage,
@@ -156,6 +157,22 @@ class EmulatedUnitOfWork(MongoUnitOfWork):
     def delivery(self, subscription: str) -> Delivery | None:
         self._materialise()
         return super().delivery(subscription)
+
+    def export_job(self, id: str) -> ExportJob | None:
+        self._materialise()
+        return super().export_job(id)
+
+    def save_export_job(self, job: ExportJob) -> None:
+        self._materialise()
+        before = self.db.exports.find_one({"_id": job.id})
+        super().save_export_job(job)
+        self._undo.append(_restore(self.db.exports, job.id, before))
+
+    def delete_export_job(self, id: str) -> None:
+        self._materialise()
+        before = self.db.exports.find_one({"_id": id})
+        super().delete_export_job(id)
+        self._undo.append(_restore(self.db.exports, id, before))
 
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         self._materialise()

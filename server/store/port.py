@@ -71,6 +71,13 @@ Contract (checked by ``tests/server/store/test_contract.py`` for every adapter):
   records where delivery stands but never moves the count. ``notifications`` pages a
   subscription's committed events by number; ``due_deliveries`` lists the deliveries
   the delivery worker must look at: due, or healthy with events not yet delivered.
+- Bulk exports (``server/bulk/``): each ``$export`` is an ``ExportJob``, written only
+  inside units of work like timers (``UnitOfWork.save_export_job`` inserts or replaces
+  it by id, ``delete_export_job`` removes it) so that a worker's progress commits with
+  its lease check (fencing) or not at all. ``export_job`` reads one back as the reader
+  sees it; ``export_jobs`` lists committed jobs oldest first (``created_us``, then id),
+  narrowed to some statuses, one client, or those whose files expire before an instant.
+  The store keeps ``body`` as given and never reads it.
 """
 
 from __future__ import annotations
@@ -163,6 +170,22 @@ class Delivery:
     due_us: int = 0
     failing_since_us: int | None = None
     attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    """A bulk export (``$export``) as stored: who asked (``client_id``, so a client's
+    jobs are found without reading bodies), where it stands (``status``: ``accepted``,
+    ``in-progress``, ``completed``, ``failed``), when it was asked and when its files
+    expire (microseconds since the epoch; 0 while it runs), and ``body``: its request
+    and progress as JSON, which only ``server/bulk/`` reads."""
+
+    id: str
+    client_id: str
+    status: str
+    created_us: int
+    expires_us: int = 0
+    body: bytes = b"{}"
 
 
 class StoredVersion(NamedTuple):
@@ -353,6 +376,11 @@ class Reader(ABC):
         (a unit of work: its own writes included); None before its first event or
         ``set_delivery``."""
 
+    @abstractmethod
+    def export_job(self, id: str) -> ExportJob | None:
+        """The bulk export ``id`` as this reader sees it (a unit of work: its own writes
+        included); None if there is none."""
+
     def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
         """The current version of ``type/id`` when ``access`` lets it through (``readable``),
         else None, as if it did not exist: a read by id. Adapters may do it in one query."""
@@ -425,6 +453,15 @@ class UnitOfWork(Reader):
         delivery before new events were added cannot set it back."""
 
     @abstractmethod
+    def save_export_job(self, job: ExportJob) -> None:
+        """Insert ``job``, or replace the one with its id, with this unit's writes."""
+
+    @abstractmethod
+    def delete_export_job(self, id: str) -> None:
+        """Remove the bulk export ``id`` (nothing if there is none), with this unit's
+        writes."""
+
+    @abstractmethod
     def ack(self, consumer: str, position: int, lease: Lease | None = None) -> None:
         """Acknowledge ``position`` for ``consumer`` with this unit's writes (never moving
         it back). With ``lease``, first check it is still held with its token; raise
@@ -475,6 +512,13 @@ class Store(Reader):
         (``due_us <= now_us``), or healthy (``failing_since_us`` None) with events not yet
         delivered (``count > delivered``) whatever their ``due_us``; earliest ``due_us``
         first, then by subscription."""
+
+    @abstractmethod
+    def export_jobs(self, statuses: tuple[str, ...] = (), client_id: str | None = None,
+                    expires_before: int | None = None, limit: int = 100) -> list[ExportJob]:
+        """Up to ``limit`` committed bulk exports, oldest first (``created_us``, then id):
+        only those with one of ``statuses`` (all when empty), of ``client_id`` when given,
+        and with ``0 < expires_us < expires_before`` when given (files due for removal)."""
 
     @abstractmethod
     def outbox_position(self, consumer: str) -> int:

@@ -226,3 +226,16 @@ CREATE INDEX IF NOT EXISTS audit_event_patient ON audit_event (patient, position
     WHERE patient IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_event_institution ON audit_event (institution, position);
 CREATE INDEX IF NOT EXISTS audit_event_recorded ON audit_event (recorded_us);
+
+-- export_job: one bulk export ($export, server/bulk/), port.ExportJob; body is its
+-- request and progress as JSON, read only by server/bulk.
+CREATE TABLE IF NOT EXISTS export_job (
+    id         TEXT    PRIMARY KEY,
+    client_id  TEXT    NOT NULL,
+    status     TEXT    NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL DEFAULT 0,
+    body       BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS export_job_status ON export_job (status, created_us);
+CREATE INDEX IF NOT EXISTS export_job_client ON export_job (client_id, status);

@@ -36,6 +36,7 @@ from server.store import (
     sqlite_audit,
     sqlite_auth,
     sqlite_copy,
+    sqlite_exports,
     sqlite_lease,
     sqlite_reindex,
     sqlite_search,
@@ -50,6 +51,7 @@ from server.store.port import (
     AuditQuery,
     CopiedVersion,
     Delivery,
+    ExportJob,
     HistoryPage,
     IndexUpdate,
     Lease,
@@ -134,6 +136,9 @@ class _SqliteReads:
     def delivery(self, subscription: str) -> Delivery | None:
         return sqlite_subscriptions.delivery(self._conn(), subscription)
 
+    def export_job(self, id: str) -> ExportJob | None:
+        return sqlite_exports.get(self._conn(), id)
+
     def read_visible(self, type: str, id: str, access: AccessFilter) -> StoredVersion | None:
         if access.keys is None:
             return self.read(type, id)
@@ -158,9 +163,12 @@ class _SqliteReads:
         for start in range(0, len(refs), _IN_LIST // 2):
             chunk = refs[start:start + _IN_LIST // 2]
             pairs = " OR ".join(["(r.type = ? AND r.id = ?)"] * len(chunk))
+            # CROSS JOIN: SQLite must start from the given resources (their (type, id)
+            # key) and probe each one's keys; left to itself it walks every resource a
+            # key covers (all of an institution's records) for each chunk.
             for type, id, rules in self._conn().execute(
                     "SELECT r.type, r.id, group_concat(a.basis, ' ') FROM resource r "
-                    f"JOIN resource_access a ON a.rid = r.rid WHERE ({pairs}) AND a.key IN "
+                    f"CROSS JOIN resource_access a ON a.rid = r.rid WHERE ({pairs}) AND a.key IN "
                     f"({','.join('?' * len(keys))}) GROUP BY r.rid",
                     (*(v for ref in chunk for v in ref), *keys)):
                 found[type, id] = _rules(rules)
@@ -312,6 +320,12 @@ class SqliteStore(_SqliteReads, Store):
 
     def due_deliveries(self, now_us: int, limit: int = 100) -> list[Delivery]:
         return sqlite_subscriptions.due_deliveries(self._conn(), now_us, limit)
+
+    # -- bulk exports (sqlite_exports.py) ----------------------------------------------
+
+    def export_jobs(self, statuses: tuple[str, ...] = (), client_id: str | None = None,
+                    expires_before: int | None = None, limit: int = 100) -> list[ExportJob]:
+        return sqlite_exports.jobs(self._conn(), statuses, client_id, expires_before, limit)
 
     # -- the audit trail (sqlite_audit.py) -------------------------------------------
 
@@ -531,6 +545,12 @@ class SqliteUnitOfWork(_SqliteReads, UnitOfWork):
 
     def set_delivery(self, delivery: Delivery) -> None:
         sqlite_subscriptions.set_delivery(self.conn, delivery)
+
+    def save_export_job(self, job: ExportJob) -> None:
+        sqlite_exports.save(self.conn, job)
+
+    def delete_export_job(self, id: str) -> None:
+        sqlite_exports.delete(self.conn, id)
 
     def set_access_keys(self, type: str, id: str, version: int,
                         keys: AccessKeys) -> bool:

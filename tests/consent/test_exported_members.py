@@ -9,8 +9,8 @@ def test_consent_exports_exactly_its_public_api() -> None:
         "ACTIONS", "BREAK_GLASS", "CONFIDENTIALITY", "KINDS", "PURPOSES", "REDACTED",
         "Context", "Decision", "Grant", "Obligation", "PolicyError", "Principal", "Selector",
         "access_basis", "access_keys", "decide", "default_labels", "keys_valid_until",
-        "load_policies", "plain_keys", "policies", "principal_keys", "redact", "redactable_types",
-        "redacting", "scope_allows",
+        "load_policies", "parse_instant", "plain_keys", "policies", "principal_keys", "redact",
+        "redactable_types", "redacting", "scope_allows",
     ]
 
 

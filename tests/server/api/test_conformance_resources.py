@@ -69,14 +69,16 @@ def _content(resource: dict) -> dict:
 def test_init_loads_every_conformance_resource_of_the_ig_and_the_terminology(held):
     counts = Counter(type for type, _ in held)
     assert set(counts) == {*TYPES, "OperationDefinition"}, counts
-    assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 8
+    assert counts.pop("OperationDefinition") == len(ig.operation_definitions()) == 12
     assert counts.pop("SubscriptionTopic") == len(ig.subscription_topics()) == 9
+    assert counts.pop("Measure") == len(ig.measures()) == 12
     assert min(counts.values()) >= 12, counts
     expected = {("StructureDefinition", d["id"]) for d in
                 ig.structure_definitions() + ig.external_definitions()}
     expected |= {("SearchParameter", p["id"]) for p in ig.search_parameters()}
     expected |= {("OperationDefinition", d["id"]) for d in ig.operation_definitions()}
     expected |= {("SubscriptionTopic", t["id"]) for t in ig.subscription_topics()}
+    expected |= {("Measure", m["id"]) for m in ig.measures()}
     expected |= {(t, id) for t in registry.TYPES for id in registry.ids(t)}
     assert set(held) == expected
 

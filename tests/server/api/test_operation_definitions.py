@@ -117,26 +117,32 @@ def test_every_definition_in_the_capability_statement_resolves(server):
 
 
 def test_ours_are_exactly_the_routed_operations_r4b_does_not_define():
+    """... and those that extend R4B's (``base``: $evaluate-measure's ``stratifier``)."""
     missing = {f"{type}-{code}" for type, code in routed()
                if (type, code) not in BACKPORT_OPERATIONS} - R4B_OPERATIONS
-    assert {(t, d["code"]) for d in OURS.values() for t in d.get("resource", [])} == {
-        tuple(id.split("-", 1)) for id in missing}
+    assert {(t, d["code"]) for d in OURS.values() for t in d.get("resource", [])
+            if "base" not in d} == {tuple(id.split("-", 1)) for id in missing}
+    for d in OURS.values():
+        if "base" in d:
+            assert d["base"] == CORE_OPERATIONS + d["id"] and d["id"] in R4B_OPERATIONS
     assert set(OURS) == {"EpisodeOfCare-everything", "EpisodeOfCare-summary",
                          "EpisodeOfCare-close", "EpisodeOfCare-reopen",
                          "EpisodeOfCare-transfer", "Patient-merge", "Patient-unmerge",
-                         "convert-data"}
+                         "convert-data", "export", "Patient-export", "Group-export",
+                         "Measure-evaluate-measure"}
 
 
 def test_system_operations_are_ours_and_listed_on_rest(server):
-    """``[base]/$convert-data``: routed at the system level, defined by the IG (no
-    resource), and named in ``rest.operation``."""
+    """``[base]/$convert-data`` and ``[base]/$export``: routed at the system level,
+    defined by the IG (no resource), and named in ``rest.operation``."""
     system = {r.pattern[0][1:] for r in routes() if r.pattern[:1] and
               r.pattern[0].startswith("$")}
     assert system == {d["code"] for d in OURS.values() if d["system"] and
-                      not d.get("resource")} == {"convert-data"}
+                      not d.get("resource")} == {"convert-data", "export"}
     (rest,) = server.get("metadata").json()["rest"]
     assert rest["operation"] == [{"name": "convert-data",
-                                  "definition": AMPARO + "convert-data"}]
+                                  "definition": AMPARO + "convert-data"},
+                                 {"name": "export", "definition": AMPARO + "export"}]
 
 
 def test_each_says_the_levels_it_is_routed_at():
@@ -163,7 +169,7 @@ def test_each_is_read_and_searched_by_url_and_code(server):
     assert matches(server.get("OperationDefinition", params={"instance": "true"}).json()
                    ) == {id for id, d in OURS.items() if d["instance"]}
     assert matches(server.get("OperationDefinition", params={"type": "true"}).json()
-                   ) == {"Patient-merge", "Patient-unmerge"}
+                   ) == {"Patient-merge", "Patient-unmerge", "Patient-export"}
 
 
 def test_ours_validate_on_the_server(server):
