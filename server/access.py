@@ -450,14 +450,7 @@ def _search(reader: Reader, type: str, patient: str) -> Iterator[StoredVersion]:
     from server.search.parse import parse_criteria
 
     query = parse_criteria(type, [("patient", patient)])
-    query = SearchQuery(type, query.conditions, count=500, total=False)
-    while True:
-        page = reader.search(query)
-        yield from page.matches
-        if page.next_cursor is None:
-            return
-        query = SearchQuery(type, query.conditions, count=500, total=False,
-                            cursor=page.next_cursor)
+    yield from reader.scan(SearchQuery(type, query.conditions, count=500, total=False))
 
 
 def _all(reader: Reader, type: str, patient: str) -> list[dict]:

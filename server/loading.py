@@ -157,13 +157,8 @@ def _stored(reader: Reader, types: Iterable[str]) -> set[tuple[str, str]]:
     """Every current (type, id) of ``types``, page by page."""
     found: set[tuple[str, str]] = set()
     for type in types:
-        query = SearchQuery(type, count=500, total=False)
-        while True:
-            page = reader.search(query)
-            found.update((v.type, v.id) for v in page.matches)
-            if page.next_cursor is None:
-                break
-            query = SearchQuery(type, count=500, total=False, cursor=page.next_cursor)
+        found.update((v.type, v.id) for v in reader.scan(SearchQuery(type, count=500,
+                                                                     total=False)))
     return found
 
 

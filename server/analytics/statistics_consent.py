@@ -37,7 +37,7 @@ import orjson
 from consent import parse_instant
 from server.access import survivor_of
 from server.search.query import SearchQuery
-from server.store import UNRESTRICTED, Reader
+from server.store import Reader
 
 __all__ = ["STATISTICS", "declines_statistics", "decliners"]
 
@@ -111,11 +111,5 @@ def _instant(value: object, end: bool = False) -> datetime | None:
 
 def _consents(reader: Reader) -> Iterator[dict]:
     """Every current Consent of the store, keyset-paged in insertion order."""
-    query = SearchQuery("Consent", count=_PAGE, total=False)
-    while True:
-        page = reader.search(query, UNRESTRICTED)
-        for found in page.matches:
-            yield orjson.loads(found.body)
-        if page.next_cursor is None:
-            return
-        query = SearchQuery("Consent", count=_PAGE, total=False, cursor=page.next_cursor)
+    for found in reader.scan(SearchQuery("Consent", count=_PAGE, total=False)):
+        yield orjson.loads(found.body)

@@ -248,14 +248,8 @@ def _current(reader: Reader, type: str,
              criteria: list[tuple[str, str]] | None = None) -> Iterator[dict]:
     """Every current resource of ``type`` (matching ``criteria``), keyset-paged."""
     base = parse_criteria(type, criteria) if criteria else SearchQuery(type)
-    query = replace(base, count=_PAGE, total=False)
-    while True:
-        page = reader.search(query, UNRESTRICTED)
-        for found in page.matches:
-            yield orjson.loads(found.body)
-        if page.next_cursor is None:
-            return
-        query = replace(base, count=_PAGE, total=False, cursor=page.next_cursor)
+    for found in reader.scan(replace(base, count=_PAGE, total=False)):
+        yield orjson.loads(found.body)
 
 
 def _ref(element: object) -> str | None:

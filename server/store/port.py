@@ -366,6 +366,18 @@ class Reader(ABC):
     def search(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED) -> SearchPage:
         """Current, non-deleted resources matching ``query``, filtered by ``access``."""
 
+    def scan(self, query: SearchQuery, access: AccessFilter = UNRESTRICTED
+             ) -> Iterator[StoredVersion]:
+        """Every resource ``search`` would find, page after page (keyset paging, pages of
+        ``query.count``), for the work that reads a whole type (loads, aggregates)."""
+        while True:
+            page = self.search(query, access)
+            yield from page.matches
+            if page.next_cursor is None:
+                return
+            query = SearchQuery(query.type, query.conditions, count=query.count,
+                                total=False, cursor=page.next_cursor)
+
     @abstractmethod
     def history(self, query: HistoryQuery, access: AccessFilter = UNRESTRICTED) -> HistoryPage:
         """Versions newest first, for one resource, one type or the whole system."""
