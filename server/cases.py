@@ -38,7 +38,7 @@ from server.validation import validate
 
 if TYPE_CHECKING:
     from server.repository import Repository, Write
-    from server.store import Reader
+    from server.store import Reader, StoredVersion
 
 CASE_PROFILE = "https://fhir.amparo.cl/StructureDefinition/VAWCase"
 OPEN = ("planned", "waitlist", "active", "onhold")
@@ -187,13 +187,11 @@ def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str
     """Put ``institution`` on the case's care team (the first the case names; one is
     made for a case that has none when another institution than its lead joins); returns
     the case as it is now."""
-    team_ref = next((t["reference"] for t in case.get("team") or []
-                     if str(t.get("reference", "")).startswith("CareTeam/")), None)
-    found = w.uow.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
+    found = _team(case, w.uow)
     lead = (case.get("managingOrganization") or {}).get("reference")
-    if (found is None or found.deleted) and institution == lead:
+    if found is None and institution == lead:
         return case  # a case without a team, met again by its lead: nobody new takes part
-    if found is None or found.deleted:
+    if found is None:
         team = _new_team(repo, w, patient, lead, institution)
         case = {**case, "team": [*(case.get("team") or []),
                                  {"reference": f"CareTeam/{team['id']}"}]}
@@ -208,18 +206,24 @@ def _join(repo: Repository, w: Write, case: dict, patient: str, institution: str
     return case
 
 
+def _team(case: dict, reader: Reader) -> StoredVersion | None:
+    """The care team the case names first, if it exists."""
+    team_ref = next((t["reference"] for t in case.get("team") or []
+                     if str(t.get("reference", "")).startswith("CareTeam/")), None)
+    found = reader.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
+    return found if found is not None and not found.deleted else None
+
+
 def team_joined(repo: Repository, w: Write, case: dict, institutions: list[str]
                 ) -> tuple[dict, dict] | None:
     """(her case's care team, the team with ``institutions`` on it) for the caller to
     write, or None when they all are already on the case (one without a team gets one,
     written here)."""
     joining = [i for i in dict.fromkeys(institutions) if i not in institutions_of(case, w.uow)]
-    team_ref = next((t["reference"] for t in case.get("team") or []
-                     if str(t.get("reference", "")).startswith("CareTeam/")), None)
-    found = w.uow.read("CareTeam", team_ref.split("/", 1)[1]) if team_ref else None
     if not joining:
         return None
-    if found is None or found.deleted:
+    found = _team(case, w.uow)
+    if found is None:
         patient = (case.get("patient") or {}).get("reference", "")
         for institution in joining:
             case = _join(repo, w, case, patient, institution)
