@@ -7,9 +7,12 @@ links a record with no valid RUN and no document probabilistically, so when a Pa
 created this write rule looks for the survivors ``compare.py`` grades ``probable``:
 
 - a new record with no valid RUN or document, among all the known survivors;
-- a new record with one, among the known survivors with none (the woman a neighbour
-  named to the hotline, whom her complaint with her RUN now names), since otherwise the
-  order the records came in would decide whether they are linked.
+- a new record with a valid RUN or a passport, among the known survivors with neither
+  (the woman a neighbour named to the hotline, whom her complaint with her RUN now
+  names), since otherwise the order the records came in would decide whether they are
+  linked;
+- a new record with another system's identifier only (a partner system's own number),
+  not at all: it is linked by that identifier, as a certain match.
 
 For each it writes a FHIR ``Linkage`` in the same unit of work:
 
@@ -42,7 +45,7 @@ import orjson
 
 from server.access import ANONYMOUS
 from server.linkage.compare import compare
-from server.linkage.identity import identified, identity
+from server.linkage.identity import carries_identity_document, identified, identity
 from server.search.parse import parse_criteria
 from server.search.syntax import escape
 from server.validation import validate
@@ -63,8 +66,10 @@ class CandidateLinks:
                     previous: dict | None) -> None:
         if previous is not None or w.principal.institution is None:
             return  # only a new record, made by an institution
-        looker = replace(w, principal=ANONYMOUS) if w.principal.platform_links else w
         named = identified(written)
+        if named and not carries_identity_document(written):
+            return  # another system's identifier: she is linked by it only (issue 7)
+        looker = replace(w, principal=ANONYMOUS) if w.principal.platform_links else w
         for known in probable(repo, looker, written, unidentified_only=named)[:MAX_LINKS]:
             keep, fold = (written["id"], known) if named else (known, written["id"])
             link = {"resourceType": "Linkage", "active": False,

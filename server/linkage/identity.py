@@ -21,6 +21,8 @@ STATED_AGE = "https://fhir.amparo.cl/StructureDefinition/ext-edad-declarada"
 #: when the file is ingested twice, and says nothing of who she is.
 SOURCE_RECORDS = "https://fhir.amparo.cl/sid/registro/"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+#: The guide's passport systems: ``<this><CodPais code of the issuing country>``.
+PASSPORTS = "https://fhir.amparo.cl/sid/pasaporte/"
 
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -88,6 +90,13 @@ def identified(patient: dict[str, Any]) -> bool:
                       if any(c.get("system") == V2_0203 and c.get("code") == "MR"
                              for c in (i.get("type") or {}).get("coding") or [])}
     return bool(found.documents - record_numbers)
+
+
+def carries_identity_document(patient: dict[str, Any]) -> bool:
+    """Whether ``patient`` carries what rule 5.2.1 names: a valid RUN or a passport."""
+    found = identity(patient)
+    return bool(found.runs) or any(system.startswith(PASSPORTS)
+                                   for system, _ in found.documents)
 
 
 def _words(text: object) -> list[str]:
