@@ -112,7 +112,10 @@ def _takes_part(repo: Repository, w: Write, patient: str, institution: str,
 
 
 def _on_case(w: Write, case: dict, institution: str) -> bool:
-    """Whether ``institution`` leads ``case`` or is on one of its care teams."""
+    """Whether ``institution`` leads ``case`` or is on one of its care teams (the lead
+    is asked first: most records are written by it, with no team to read)."""
+    if (case.get("managingOrganization") or {}).get("reference") == institution:
+        return True
     return institution in institutions_of(case, w.uow)
 
 

@@ -45,7 +45,12 @@ import orjson
 
 from server.access import ANONYMOUS
 from server.linkage.compare import compare
-from server.linkage.identity import carries_identity_document, identified, identity
+from server.linkage.identity import (
+    RUN_SYSTEM,
+    carries_identity_document,
+    identified,
+    identity,
+)
 from server.search.parse import parse_criteria
 from server.search.syntax import escape
 from server.validation import validate
@@ -92,10 +97,11 @@ def probable(repo: Repository, w: Write, patient: dict,
     if not wanted.given or not wanted.surnames:
         return []
     found: dict[str, float] = {}
-    query = replace(parse_criteria("Patient", [
-        ("given", escape(wanted.given)),
-        ("family", ",".join(escape(surname) for surname in wanted.surnames))]),
-        count=BLOCK, total=False)
+    criteria = [("given", escape(wanted.given)),
+                ("family", ",".join(escape(surname) for surname in wanted.surnames))]
+    if unidentified_only:  # most women have a RUN: the store leaves them out (passports below)
+        criteria.append(("identifier:not", f"{escape(RUN_SYSTEM)}|"))
+    query = replace(parse_criteria("Patient", criteria), count=BLOCK, total=False)
     for version in repo.search(w.principal, query, w.uow).matches:
         known = orjson.loads(version.body)
         if version.id == patient["id"] or merged(known) or \
